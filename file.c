@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Open files.  A read-only open of a lower file reads the lower file; any
+ * open for writing (or O_TRUNC) copies the file up first, so no write can
+ * reach a lower layer.  When a file opened read-only below is copied up by
+ * someone else, later reads switch to the upper copy, as in overlayfs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ovl.h"
+
+struct ovl_file *ovl_file_new(int fd, int layer, int flags)
+{
+	struct ovl_file *f = calloc(1, sizeof(*f));
+
+	if (f) {
+		f->fd = fd;
+		f->layer = layer;
+		f->flags = flags;
+		f->stale_fd = -1;
+		pthread_mutex_init(&f->lock, NULL);
+	}
+	return f;
+}
+
+static struct ovl_file *file_of(struct fuse_file_info *fi)
+{
+	return (struct ovl_file *)(uintptr_t)fi->fh;
+}
+
+int ovl_file_fd(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f)
+{
+	int fd;
+
+	if (f->layer == 0 || !ovl_node_is_upper(fs, n))
+		return f->fd;
+	/* Copied up since it was opened: read the upper copy from now on.
+	 * The old fd stays open until release, since another thread may be
+	 * reading from it right now. */
+	pthread_mutex_lock(&f->lock);
+	if (f->layer != 0 && ovl_open_node(fs, n, O_RDONLY, &fd) == 0) {
+		f->stale_fd = f->fd;
+		f->fd = fd;
+		f->layer = 0;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return f->fd;
+}
+
+static bool wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+/* With the writeback cache the kernel reads pages of files opened
+ * write-only and does O_APPEND itself. */
+static int real_open_flags(struct ovl_fs *fs, int flags)
+{
+	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
+	if (fs->cfg->writeback) {
+		if ((flags & O_ACCMODE) == O_WRONLY)
+			flags = (flags & ~O_ACCMODE) | O_RDWR;
+		flags &= ~O_APPEND;
+	}
+	return flags;
+}
+
+void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+	struct ovl_node *n = ovl_node_get(fs, ino);
+	struct ovl_file *f;
+	int fd, ret = 0;
+	int flags = real_open_flags(fs, fi->flags);
+
+	ovl_debug("open ino=%lu flags=0%o", (unsigned long)ino, fi->flags);
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (wants_write(flags))
+		ret = ovl_copy_up(fs, n, !(flags & O_TRUNC));
+	if (ret == 0)
+		ret = ovl_open_node(fs, n, flags, &fd);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	f = ovl_file_new(fd, ovl_node_layer(n), flags);
+	if (!f) {
+		close(fd);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = !fs->cfg->writeback;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		ovl_file_free(f);
+}
+
+void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+	struct ovl_node *p = ovl_node_get(fs, parent);
+	struct fuse_entry_param e;
+	struct ovl_file *f;
+	int fd = -1, ret;
+
+	ovl_debug("create parent=%lu name=%s mode=0%o flags=0%o", (unsigned long)parent, name,
+		  mode, fi->flags);
+	if (!p) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	ret = ovl_create_object(req, p, name, (mode & 07777) | S_IFREG, 0, NULL,
+				real_open_flags(fs, fi->flags), &fd, &e);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	f = ovl_file_new(fd, 0, fi->flags);
+	if (!f) {
+		close(fd);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
+	fi->fh = (uintptr_t)f;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		ovl_file_free(f);
+}
+
+void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+	struct ovl_node *n = ovl_node_get(fs, ino);
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	ovl_debug("read ino=%lu off=%ld size=%zu", (unsigned long)ino, (long)off, size);
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = ovl_file_fd(fs, n, file_of(fi));
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t n;
+
+	ovl_debug("write ino=%lu off=%ld size=%zu", (unsigned long)ino, (long)off,
+		  fuse_buf_size(in));
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = file_of(fi)->fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	ovl_debug("flush ino=%lu", (unsigned long)ino);
+	fuse_reply_err(req, 0);
+}
+
+void ovl_file_free(struct ovl_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->stale_fd >= 0)
+		close(f->stale_fd);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	ovl_debug("release ino=%lu", (unsigned long)ino);
+	ovl_file_free(file_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+	int fd = file_of(fi)->fd, ret = 0;
+
+	ovl_debug("fsync ino=%lu datasync=%d", (unsigned long)ino, datasync);
+	if (fs->cfg->fsync && !fs->cfg->volatile_mode &&
+	    (datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		ret = errno;
+	fuse_reply_err(req, ret);
+}
+
+void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+		   struct fuse_file_info *fi)
+{
+	ovl_debug("fallocate ino=%lu mode=%d off=%ld len=%ld", (unsigned long)ino, mode, (long)off,
+		  (long)len);
+	fuse_reply_err(req, fallocate(file_of(fi)->fd, mode, off, len) < 0 ? errno : 0);
+}
+
+void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			 struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			 struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+	struct ovl_node *n = ovl_node_get(fs, ino_in);
+	ssize_t done;
+
+	ovl_debug("copy_file_range in=%lu out=%lu len=%zu", (unsigned long)ino_in,
+		  (unsigned long)ino_out, len);
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	done = copy_file_range(ovl_file_fd(fs, n, file_of(fi_in)), &off_in, file_of(fi_out)->fd,
+			       &off_out, len, (unsigned int)flags);
+	if (done < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)done);
+}
+
+void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+	struct ovl_node *n = ovl_node_get(fs, ino);
+	off_t res;
+
+	ovl_debug("lseek ino=%lu off=%ld whence=%d", (unsigned long)ino, (long)off, whence);
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	res = lseek(ovl_file_fd(fs, n, file_of(fi)), off, whence);
+	if (res < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, res);
+}

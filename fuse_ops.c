@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The FUSE operation table, connection set-up and lookups. */
+#include <errno.h>
+#include <string.h>
+
+#include "ovl.h"
+
+static void ovl_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct ovl_fs *fs = userdata;
+
+	/* O_TRUNC arrives with open, so copy-up can skip the data */
+	conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	if (fs->cfg->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (!fs->cfg->noacl && !fs->cfg->noxattrs && (conn->capable & FUSE_CAP_POSIX_ACL))
+		conn->want |= FUSE_CAP_POSIX_ACL;
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	ovl_debug("init: protocol %u.%u", conn->proto_major, conn->proto_minor);
+}
+
+static void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+	struct ovl_node *p = ovl_node_get(fs, parent);
+	struct fuse_entry_param e;
+	int ret;
+
+	if (!p) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (!ovl_is_dir(p)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	ret = ovl_lookup_entry(fs, p, name, &e);
+	ovl_debug("lookup parent=%lu name=%s -> %s", (unsigned long)parent, name,
+		  ret < 0 ? strerror(-ret) : "found");
+	if (ret == -ENOENT) {
+		/* a negative entry, cached like a positive one */
+		e.ino = 0;
+		fuse_reply_entry(req, &e);
+	} else if (ret < 0) {
+		fuse_reply_err(req, -ret);
+	} else {
+		fuse_reply_entry(req, &e);
+	}
+}
+
+static void ovl_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+	struct ovl_node *n = ovl_node_get(fs, ino);
+
+	if (n)
+		ovl_node_forget(fs, n, nlookup);
+	fuse_reply_none(req);
+}
+
+static void ovl_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+
+	for (size_t i = 0; i < count; i++) {
+		struct ovl_node *n = ovl_node_get(fs, forgets[i].ino);
+		if (n)
+			ovl_node_forget(fs, n, forgets[i].nlookup);
+	}
+	fuse_reply_none(req);
+}
+
+const struct fuse_lowlevel_ops ovl_ops = {
+	.init = ovl_init,
+	.lookup = ovl_lookup,
+	.forget = ovl_forget,
+	.forget_multi = ovl_forget_multi,
+	.getattr = ovl_getattr,
+	.setattr = ovl_setattr,
+	.readlink = ovl_readlink,
+	.mknod = ovl_mknod,
+	.mkdir = ovl_mkdir,
+	.unlink = ovl_unlink,
+	.rmdir = ovl_rmdir,
+	.symlink = ovl_symlink,
+	.rename = ovl_rename,
+	.link = ovl_link,
+	.open = ovl_open,
+	.read = ovl_read,
+	.write_buf = ovl_write_buf,
+	.flush = ovl_flush,
+	.release = ovl_release,
+	.fsync = ovl_fsync,
+	.opendir = ovl_opendir,
+	.readdir = ovl_readdir,
+	.readdirplus = ovl_readdirplus,
+	.releasedir = ovl_releasedir,
+	.fsyncdir = ovl_fsyncdir,
+	.statfs = ovl_statfs,
+	.setxattr = ovl_setxattr,
+	.getxattr = ovl_getxattr,
+	.listxattr = ovl_listxattr,
+	.removexattr = ovl_removexattr,
+	.access = ovl_access,
+	.create = ovl_create,
+	.fallocate = ovl_fallocate,
+	.copy_file_range = ovl_copy_file_range,
+	.lseek = ovl_lseek,
+};

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Whiteouts and opaque directories, in every on-disk form in use:
+ *  - whiteout: a char device 0/0 (kernel overlayfs) or a ".wh.NAME" file
+ *    (AUFS and OCI image layers, fuse-overlayfs without CAP_MKNOD);
+ *  - opaque: xattr trusted.overlay.opaque, user.overlay.opaque or
+ *    user.fuseoverlayfs.opaque set to "y", or a ".wh..wh..opq" file.
+ * Written: char 0/0 when mknod works in the upper, else .wh.NAME; the
+ * opaque xattr the upper accepts (trusted first), else .wh..wh..opq.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "ovl.h"
+
+#define WH_PREFIX ".wh."
+#define WH_PREFIX_LEN 4
+#define OPQ_FILE ".wh..wh..opq"
+
+static const char *const opaque_xattrs[] = {
+	"trusted.overlay.opaque",
+	"user.overlay.opaque",
+	"user.fuseoverlayfs.opaque",
+};
+
+bool ovl_is_whiteout(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+bool ovl_is_wh_name(const char *name)
+{
+	return !strncmp(name, WH_PREFIX, WH_PREFIX_LEN);
+}
+
+static int wh_name(char out[NAME_MAX + 1], const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len + WH_PREFIX_LEN > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(out, WH_PREFIX, WH_PREFIX_LEN);
+	memcpy(out + WH_PREFIX_LEN, name, len + 1);
+	return 0;
+}
+
+int ovl_whiteout_in_layer(struct ovl_fs *fs, int dirfd, const char *name)
+{
+	char wh[NAME_MAX + 1];
+	struct stat st;
+
+	(void)fs;
+	if (wh_name(wh, name) < 0)
+		return 0;
+	return fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int ovl_create_whiteout(struct ovl_fs *fs, int dirfd, const char *name)
+{
+	char wh[NAME_MAX + 1];
+	int fd, ret;
+
+	atomic_fetch_add_explicit(&fs->stats.whiteouts, 1, memory_order_relaxed);
+	if (fs->char_whiteouts)
+		return mknodat(dirfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0 ? -errno : 0;
+	ret = wh_name(wh, name);
+	if (ret < 0)
+		return ret;
+	fd = openat(dirfd, wh, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0000);
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -errno;
+	close(fd);
+	return 0;
+}
+
+int ovl_remove_wh_name(struct ovl_fs *fs, int dirfd, const char *name)
+{
+	char wh[NAME_MAX + 1];
+
+	(void)fs;
+	if (wh_name(wh, name) < 0)
+		return 0;
+	if (unlinkat(dirfd, wh, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int ovl_set_opaque(struct ovl_fs *fs, int dirfd)
+{
+	int fd;
+
+	if (fs->opaque_xattr)
+		return fsetxattr(dirfd, fs->opaque_xattr, "y", 1, 0) < 0 ? -errno : 0;
+	fd = openat(dirfd, OPQ_FILE, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0000);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+bool ovl_is_opaque(struct ovl_fs *fs, int layer, int dirfd)
+{
+	char list[256];
+	struct stat st;
+	ssize_t len;
+
+	(void)fs;
+	(void)layer;
+	/* One listxattr answers "no xattrs at all", the common case. */
+	len = flistxattr(dirfd, list, sizeof(list));
+	if (len != 0) {
+		for (size_t i = 0; i < sizeof(opaque_xattrs) / sizeof(opaque_xattrs[0]); i++) {
+			char v[2];
+			if (fgetxattr(dirfd, opaque_xattrs[i], v, sizeof(v)) == 1 && v[0] == 'y')
+				return true;
+		}
+	}
+	return fstatat(dirfd, OPQ_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int ovl_work_tmpname(struct ovl_fs *fs, char name[NAME_MAX + 1])
+{
+	snprintf(name, NAME_MAX + 1, "#%x.%lx", (unsigned)getpid(),
+		 atomic_fetch_add(&fs->tmp_counter, 1));
+	return 0;
+}
