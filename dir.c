@@ -415,15 +415,20 @@ void ovl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	do_remove(req, parent, name, true);
 }
 
+static bool dir_is_merged(struct ovl_fs *fs, struct ovl_node *dir)
+{
+	for (int k = 1; k < fs->nlayers; k++)
+		if (ovl_dir_in_layer(dir, k))
+			return true;
+	return false;
+}
+
 /* Without redirect_dir a directory can move only if it is wholly upper. */
 static bool can_move(struct ovl_fs *fs, struct ovl_node *n)
 {
 	if (!ovl_is_dir(n))
 		return true;
-	for (int k = 1; k < fs->nlayers; k++)
-		if (ovl_dir_in_layer(n, k))
-			return false;
-	return ovl_node_is_upper(fs, n);
+	return !dir_is_merged(fs, n) && ovl_node_is_upper(fs, n);
 }
 
 struct rename_ctx {
@@ -476,11 +481,14 @@ static int rename_plain(struct ovl_fs *fs, struct rename_ctx *r)
 			return ret;
 		state = UPPER_NONE;
 	}
-	/* a directory landing where a lower one was must hide its content */
-	if (ovl_is_dir(r->src) && dst_lower) {
+	/* A moved directory must not merge with whatever a lower layer has
+	 * (or may later show) at its new name: overlayfs marks it opaque
+	 * whenever its new parent is merged. */
+	if (ovl_is_dir(r->src) && !r->src->opaque_upper && (dst_lower || dir_is_merged(fs, r->q))) {
 		OVL_DFD d = { .fd = -1 };
 		if ((ret = ovl_dir_fd(fs, r->src, 0, &d)) < 0 || (ret = ovl_set_opaque(fs, d.fd)) < 0)
 			return ret;
+		r->src->opaque_upper = true;
 	}
 	if (ovl_is_dir(r->src) && state == UPPER_WHITEOUT) {
 		/* a directory cannot be renamed over the whiteout device */
