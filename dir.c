@@ -160,6 +160,7 @@ static int fill_new_entry(struct ovl_fs *fs, struct ovl_node *parent, const char
 	e->attr_timeout = e->entry_timeout = fs->timeout;
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	ovl_override_apply_fd(fs, fd, &st);
 	fresh = ovl_node_alloc(fs, st.st_mode, fs->nlayers);
 	if (!fresh)
 		return -ENOMEM;

@@ -55,18 +55,16 @@ static const char *override_xattr(struct ovl_fs *fs)
 
 /* xattr_permissions: owner and mode kept as "uid:gid:mode" in an xattr, for
  * daemons that cannot chown (as containers/storage writes them). */
-static void apply_override(struct ovl_fs *fs, int dirfd, const char *name, struct stat *st)
+void ovl_override_apply_fd(struct ovl_fs *fs, int fd, struct stat *st)
 {
-	char path[64], buf[128];
+	struct ovl_procpath p;
+	char buf[128];
 	unsigned int uid, gid, mode;
-	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	ssize_t len;
 
-	if (fd < 0)
+	if (!override_xattr(fs))
 		return;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	len = getxattr(path, override_xattr(fs), buf, sizeof(buf) - 1);
-	close(fd);
+	len = getxattr(ovl_procpath(&p, fd), override_xattr(fs), buf, sizeof(buf) - 1);
 	if (len <= 0)
 		return;
 	buf[len] = '\0';
@@ -74,6 +72,19 @@ static void apply_override(struct ovl_fs *fs, int dirfd, const char *name, struc
 		st->st_uid = uid;
 		st->st_gid = gid;
 		st->st_mode = (st->st_mode & S_IFMT) | (mode & 07777);
+	}
+}
+
+void ovl_override_apply(struct ovl_fs *fs, int dirfd, const char *name, struct stat *st)
+{
+	int fd;
+
+	if (!override_xattr(fs))
+		return;
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		ovl_override_apply_fd(fs, fd, st);
+		close(fd);
 	}
 }
 
@@ -160,7 +171,7 @@ static int stat_node(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f, 
 	if (!f && fstatat(d.fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
 		ret = -errno;
 	if (ret == 0)
-		apply_override(fs, d.fd, name, st);
+		ovl_override_apply(fs, d.fd, name, st);
 	ovl_node_unpin(fs, parent);
 	if (ret == 0)
 		ovl_present_stat(fs, n, st);
@@ -217,7 +228,7 @@ static int apply_setattr(struct ovl_fs *fs, int dirfd, const char *name, struct 
 	if (ret == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
 		if (override_xattr(fs) && fstatat(dirfd, name, &cur, AT_SYMLINK_NOFOLLOW) == 0) {
 			struct stat ov = cur;
-			apply_override(fs, dirfd, name, &ov);
+			ovl_override_apply(fs, dirfd, name, &ov);
 			ret = write_override(fs, dirfd, name, ov.st_uid, ov.st_gid, attr->st_mode);
 		} else if (chmod(ovl_procpath(&p, fd), attr->st_mode & 07777) < 0) {
 			ret = -errno;

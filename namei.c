@@ -67,6 +67,7 @@ int ovl_lookup_child(struct ovl_fs *fs, struct ovl_node *parent, const char *nam
 		if (top < 0) {
 			top = k;
 			*st = kst;
+			ovl_override_apply(fs, d.fd, name, st);
 			n = ovl_node_alloc(fs, kst.st_mode, fs->nlayers);
 			if (!n)
 				return -ENOMEM;

@@ -52,6 +52,11 @@ struct ovl_config {
 	int max_stack_depth;    /* 0 = choose from the layers, else 1 or 2 */
 
 	unsigned int max_write; /* max_write=N: cap for conn->max_write, 0 = libfuse default */
+	/* per-mount flags libfuse cannot pass: main.c sets them with
+	 * mount_setattr(2) right after mounting */
+	bool strictatime;       /* atime modes are set on the mount by main.c */
+	bool relatime;
+	bool nodiratime;
 
 	bool debug;
 	bool foreground;

@@ -264,6 +264,9 @@ void ovl_statfs(fuse_req_t req, fuse_ino_t ino);
 void ovl_present_stat(struct ovl_fs *fs, struct ovl_node *n, struct stat *st);
 uid_t ovl_uid_to_disk(struct ovl_fs *fs, uid_t presented);
 gid_t ovl_gid_to_disk(struct ovl_fs *fs, gid_t presented);
+/* xattr_permissions: owner and mode from the override xattr, if any */
+void ovl_override_apply(struct ovl_fs *fs, int dirfd, const char *name, struct stat *st);
+void ovl_override_apply_fd(struct ovl_fs *fs, int fd, struct stat *st);
 /* chown (dirfd, name) to disk ids (-1 keeps one); 0 or -errno */
 int ovl_set_owner(struct ovl_fs *fs, int dirfd, const char *name, uid_t uid, gid_t gid);
 

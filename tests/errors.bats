@@ -1,0 +1,186 @@
+#!/usr/bin/env bats
+# Bad command lines: exit status 1, one line on stderr that starts with
+# "fuse-overlayfs:" and names the problem, nothing mounted, upper unchanged.
+
+load helpers
+
+# expect_mount_error NEEDLE ARG...: runs the binary (daemonizing: a binary
+# that wrongly mounts returns instead of serving in the foreground) and
+# checks the failure.  NEEDLE must appear in the message.
+expect_mount_error() {
+	local needle="$1"
+	shift
+	local before="$TMP/upper.before"
+	ovl_tree_manifest "$UPPER" >"$before"
+	run timeout 20 "$FUSE_OVERLAYFS" "$@" 3>&-
+	local mounted=0
+	if mountpoint -q "$MNT"; then
+		mounted=1
+		umount "$MNT"
+	fi
+	if [ "$mounted" = 1 ]; then
+		local cmdline="$*"
+		echo "# the bad command line mounted $MNT (status $status): ${cmdline:0:300}" >&2
+		return 1
+	fi
+	if [ "$status" != 1 ]; then
+		echo "# expected exit status 1, got $status; output:" >&2
+		printf '%s\n' "$output" | sed 's/^/#   /' >&2
+		return 1
+	fi
+	if ! diff -u "$before" <(ovl_tree_manifest "$UPPER") >&2; then
+		echo "# the upper layer changed" >&2
+		return 1
+	fi
+	if [ "$(printf '%s\n' "$output" | grep -c .)" != 1 ]; then
+		echo "# expected exactly one line on stderr, got:" >&2
+		printf '%s\n' "$output" | sed 's/^/#   /' >&2
+		return 1
+	fi
+	if [[ "$output" != fuse-overlayfs:* ]]; then
+		echo "# message does not start with 'fuse-overlayfs:': $output" >&2
+		return 1
+	fi
+	if [[ "$output" != *"$needle"* ]]; then
+		echo "# message does not name '$needle': $output" >&2
+		return 1
+	fi
+}
+
+setup() {
+	ovl_setup
+	make_layers
+	echo existing >"$UPPER/existing"
+}
+
+@test "unknown option: named in the message" {
+	expect_mount_error "bogus_option" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,bogus_option" "$MNT"
+}
+
+@test "unknown option with a value: named in the message" {
+	expect_mount_error "frobnicate" -o "frobnicate=3,lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK" "$MNT"
+}
+
+@test "missing lowerdir path" {
+	expect_mount_error "$TMP/nonexistent" -o "lowerdir=$LOWER1:$TMP/nonexistent,upperdir=$UPPER,workdir=$WORK" "$MNT"
+}
+
+@test "lowerdir that is a regular file" {
+	echo f >"$TMP/afile"
+	expect_mount_error "$TMP/afile" -o "lowerdir=$TMP/afile,upperdir=$UPPER,workdir=$WORK" "$MNT"
+}
+
+@test "unreadable lower layer (mode 000, no DAC override)" {
+	command -v capsh >/dev/null || skip "capsh (libcap2-bin) not installed"
+	mkdir "$TMP/locked"
+	echo x >"$TMP/locked/x"
+	chmod 000 "$TMP/locked"
+	# keep CAP_SYS_ADMIN (mount) but lose the DAC overrides of root
+	run capsh --drop=cap_dac_override,cap_dac_read_search -- -c "test -r '$TMP/locked/x'"
+	[ "$status" -ne 0 ] || skip "cannot drop the DAC capabilities here"
+	local before="$TMP/upper.before"
+	ovl_tree_manifest "$UPPER" >"$before"
+	run timeout 20 capsh --drop=cap_dac_override,cap_dac_read_search -- -c \
+		"exec '$FUSE_OVERLAYFS' -o 'lowerdir=$TMP/locked:$LOWER2,upperdir=$UPPER,workdir=$WORK' '$MNT'" 3>&-
+	chmod 755 "$TMP/locked"
+	if mountpoint -q "$MNT"; then
+		umount "$MNT"
+		echo "# mounted an unreadable layer" >&2
+		return 1
+	fi
+	assert_status 1
+	assert_output_contains "$TMP/locked"
+	diff -u "$before" <(ovl_tree_manifest "$UPPER")
+}
+
+@test "no lowerdir at all" {
+	expect_mount_error "lowerdir" -o "upperdir=$UPPER,workdir=$WORK" "$MNT"
+}
+
+@test "empty lowerdir=" {
+	expect_mount_error "lowerdir" -o "lowerdir=,upperdir=$UPPER,workdir=$WORK" "$MNT"
+}
+
+@test "upperdir without workdir" {
+	expect_mount_error "workdir" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER" "$MNT"
+}
+
+@test "workdir on another filesystem than upperdir" {
+	mkdir "$TMP/tmpfs"
+	mount -t tmpfs tmpfs "$TMP/tmpfs"
+	mkdir "$TMP/tmpfs/work"
+	expect_mount_error "$TMP/tmpfs/work" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$TMP/tmpfs/work" "$MNT"
+}
+
+@test "upperdir on another filesystem than workdir" {
+	mkdir "$TMP/tmpfs"
+	mount -t tmpfs tmpfs "$TMP/tmpfs"
+	mkdir "$TMP/tmpfs/upper"
+	expect_mount_error "$TMP/tmpfs/upper" -o "lowerdir=$LOWERDIRS,upperdir=$TMP/tmpfs/upper,workdir=$WORK" "$MNT"
+}
+
+@test "upperdir inside a lower layer" {
+	mkdir "$LOWER2/up" "$TMP/w2"
+	ovl_snapshot_lowers
+	expect_mount_error "$LOWER2/up" -o "lowerdir=$LOWERDIRS,upperdir=$LOWER2/up,workdir=$TMP/w2" "$MNT"
+}
+
+@test "workdir inside a lower layer" {
+	mkdir "$LOWER1/wk"
+	ovl_snapshot_lowers
+	expect_mount_error "$LOWER1/wk" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$LOWER1/wk" "$MNT"
+}
+
+@test "upperdir inside the mountpoint" {
+	mkdir "$MNT/up" "$MNT/wk"
+	expect_mount_error "$MNT/up" -o "lowerdir=$LOWERDIRS,upperdir=$MNT/up,workdir=$MNT/wk" "$MNT"
+}
+
+@test "workdir inside the mountpoint" {
+	mkdir "$MNT/wk"
+	# same filesystem as the upper, so only the placement is wrong
+	expect_mount_error "$MNT/wk" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$MNT/wk" "$MNT"
+}
+
+@test "missing upperdir path" {
+	expect_mount_error "$TMP/noupper" -o "lowerdir=$LOWERDIRS,upperdir=$TMP/noupper,workdir=$WORK" "$MNT"
+}
+
+@test "missing mountpoint argument" {
+	run timeout 20 "$FUSE_OVERLAYFS" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK" 3>&-
+	assert_status 1
+	[[ "$output" == fuse-overlayfs:* ]]
+	[ "$(printf '%s\n' "$output" | grep -c .)" = 1 ]
+}
+
+@test "nonexistent mountpoint" {
+	run timeout 20 "$FUSE_OVERLAYFS" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK" "$TMP/nomnt" 3>&-
+	assert_status 1
+	assert_output_contains "$TMP/nomnt"
+	[ ! -e "$TMP/nomnt" ]
+}
+
+@test "bad value for xino=" {
+	expect_mount_error "xino" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,xino=sometimes" "$MNT"
+}
+
+@test "malformed uidmapping=" {
+	expect_mount_error "uidmapping" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,uidmapping=0:1000" "$MNT"
+}
+
+@test "malformed gidmapping=" {
+	expect_mount_error "gidmapping" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,gidmapping=a:b:c" "$MNT"
+}
+
+@test "bad xattr_permissions value" {
+	expect_mount_error "xattr_permissions" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,xattr_permissions=7" "$MNT"
+}
+
+@test "more than 500 lower layers" {
+	local dirs="" i
+	for ((i = 0; i < 501; i++)); do
+		mkdir "$TMP/L$i"
+		dirs="$dirs${dirs:+:}$TMP/L$i"
+	done
+	expect_mount_error "" -o "lowerdir=$dirs,upperdir=$UPPER,workdir=$WORK" "$MNT"
+}

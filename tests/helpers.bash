@@ -1,0 +1,427 @@
+# shellcheck shell=bash
+# Helper library for the bats suites: `load helpers` from a tests/*.bats file.
+#
+# Every test gets a fresh directory $TMP (under /tmp) with
+#   $LOWER1 $LOWER2   two lower layers (LOWERDIRS="$LOWER1:$LOWER2", top first)
+#   $UPPER $WORK      upper and work dirs
+#   $MNT              the mountpoint
+# ovl_mount mounts $FUSE_OVERLAYFS there in the foreground (-f) in the
+# background, its stderr in $TMP/daemon.log; ovl_umount unmounts it and fails
+# if the daemon exited non-zero or left a sanitizer report in the log.
+# teardown unmounts everything and fails if a lower layer changed.
+
+OVL_TESTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ -z "${FUSE_OVERLAYFS:-}" ]; then
+	if [ -x "$OVL_TESTS_DIR/../fuse-overlayfs" ]; then
+		FUSE_OVERLAYFS="$OVL_TESTS_DIR/../fuse-overlayfs"
+	else
+		FUSE_OVERLAYFS=/usr/bin/fuse-overlayfs
+	fi
+fi
+export FUSE_OVERLAYFS
+
+# Patterns that mean a sanitizer found something in the daemon.
+OVL_SANITIZER_RE='ERROR: AddressSanitizer|runtime error:|LeakSanitizer|ThreadSanitizer|ERROR: MemorySanitizer'
+
+# ---------------------------------------------------------------- tooling
+
+# Compiles tests/helpers/ovltool.c once (cached in tests/.build, rebuilt when
+# the source is newer); sets $OVLTOOL.
+ovl_build_tool() {
+	local src="$OVL_TESTS_DIR/helpers/ovltool.c"
+	local dir="${OVL_BUILD_DIR:-$OVL_TESTS_DIR/.build}"
+	OVLTOOL="$dir/ovltool"
+	if [ -x "$OVLTOOL" ] && [ "$OVLTOOL" -nt "$src" ]; then
+		return 0
+	fi
+	mkdir -p "$dir" || return 1
+	local tmp
+	tmp="$(mktemp "$dir/ovltool.XXXXXX")" || return 1
+	if ! gcc -O1 -Wall -o "$tmp" "$src"; then
+		rm -f "$tmp"
+		echo "cannot compile $src" >&2
+		return 1
+	fi
+	mv -f "$tmp" "$OVLTOOL"
+}
+
+# ovltool SUBCOMMAND ARGS... (see tests/helpers/ovltool.c)
+ovltool() {
+	"$OVLTOOL" "$@"
+}
+
+# ---------------------------------------------------------------- setup
+
+ovl_setup() {
+	[ "$(id -u)" = 0 ] || skip "the suite needs root (mknod, trusted xattrs, mount)"
+	[ -x "$FUSE_OVERLAYFS" ] || {
+		echo "FUSE_OVERLAYFS=$FUSE_OVERLAYFS is not executable" >&2
+		return 1
+	}
+	[ -e /dev/fuse ] || skip "no /dev/fuse"
+	ovl_build_tool || return 1
+	TMP="$(mktemp -d /tmp/ovl-test.XXXXXX)"
+	LOWER1="$TMP/lower1"
+	LOWER2="$TMP/lower2"
+	UPPER="$TMP/upper"
+	WORK="$TMP/work"
+	MNT="$TMP/mnt"
+	LOWERDIRS="$LOWER1:$LOWER2"
+	OVL_LOG="$TMP/daemon.log"
+	mkdir -p "$LOWER1" "$LOWER2" "$UPPER" "$WORK" "$MNT"
+	: >"$OVL_LOG"
+	declare -gA OVL_PIDS=()
+	OVL_LOWER_SNAP=""
+	OVL_CHECK_LOWERS=1
+}
+
+ovl_teardown() {
+	local status=0 mnt
+	[ -n "${TMP:-}" ] && [ -d "$TMP" ] || return 0
+	# our daemons: unmount through ovl_umount so exit status and sanitizer
+	# reports are checked even when the test did not unmount
+	for mnt in "${!OVL_PIDS[@]}"; do
+		if ! ovl_umount "$mnt"; then
+			status=1
+		fi
+	done
+	# anything else mounted below $TMP (kernel overlayfs, tmpfs), deepest first
+	local m
+	while read -r m; do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	done < <(awk -v t="$TMP/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r)
+	if [ "$OVL_CHECK_LOWERS" = 1 ] && [ -n "$OVL_LOWER_SNAP" ]; then
+		if ! ovl_check_lowers; then
+			status=1
+		fi
+	fi
+	if [ "$status" = 0 ] || [ -z "${OVL_KEEP_FAILED:-}" ]; then
+		rm -rf "$TMP"
+	else
+		echo "kept $TMP" >&2
+	fi
+	return "$status"
+}
+
+setup() {
+	ovl_setup
+}
+
+teardown() {
+	ovl_teardown
+}
+
+# ---------------------------------------------------------------- manifests
+
+# ovl_tree_manifest DIR: one line per entry below DIR (path, type, mode, owner,
+# size, mtime, rdev, symlink target, sha256 of regular files, all xattrs).
+# Access times are left out: reading through a mount may change them.
+ovl_tree_manifest() {
+	local dir="$1"
+	(
+		cd "$dir" || exit 1
+		find . -mindepth 1 -printf '%p|%y|%m|%U:%G|%s|%T@|%l\n' | LC_ALL=C sort
+		find . -mindepth 1 -type c -exec stat -c '%n|rdev=%t:%T' {} + | LC_ALL=C sort
+		find . -mindepth 1 -type f -print0 | xargs -0 -r sha256sum | LC_ALL=C sort -k2
+		getfattr -R -P -d -m - -e hex --absolute-names . 2>/dev/null || true
+	)
+}
+
+# ovl_lowers_manifest OUT LOWERDIRS: manifest of every layer of LOWERDIRS.
+ovl_lowers_manifest() {
+	local out="$1" l i=0
+	local -a layers
+	: >"$out"
+	IFS=: read -r -a layers <<<"$2"
+	for l in "${layers[@]}"; do
+		echo "== layer $i $l" >>"$out"
+		ovl_tree_manifest "$l" >>"$out"
+		i=$((i + 1))
+	done
+}
+
+# Records the lower layers; teardown checks they are unchanged. Call it
+# again after a test changes a lower layer on purpose.
+ovl_snapshot_lowers() {
+	OVL_LOWER_SNAP="$TMP/lowers.manifest"
+	OVL_SNAP_LOWERDIRS="$LOWERDIRS"
+	ovl_lowers_manifest "$OVL_LOWER_SNAP" "$LOWERDIRS"
+}
+
+# Fails (with a diff) when a lower layer differs from its snapshot.
+ovl_check_lowers() {
+	ovl_lowers_manifest "$TMP/lowers.now" "$OVL_SNAP_LOWERDIRS"
+	if ! diff -u "$OVL_LOWER_SNAP" "$TMP/lowers.now" >"$TMP/lowers.diff"; then
+		echo "# a lower layer was modified:" >&2
+		head -n 40 "$TMP/lowers.diff" >&2
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- layers
+
+# The standard fixture: two lower layers with every kind of entry.
+#   lower2 (bottom)                     lower1 (top)
+#   file2            "lower2 file"      file1       "lower1 file"
+#   shadow           "from lower2"      shadow      "from lower1"
+#   gone             "deleted"          gone        whiteout (char 0/0)
+#   gone_wh          "deleted too"      .wh.gone_wh whiteout (.wh. form)
+#   dir/a dir/b dir/sub/deep            dir/c
+#   opq/hidden                          opq/ (trusted.overlay.opaque=y) opq/visible
+#   merged/x                            merged/y
+#   lowdir/l1/l2/f  (only in lower2)    link -> file1,  dangling -> nowhere
+#   owned (1234:5678, 0640)             sparse (10 MiB, data at 0 and 5 MiB)
+#   xattr_file (user.test=hello)        suid (4755)
+make_layers() {
+	local l1="$LOWER1" l2="$LOWER2"
+	mkdir -p "$l2/dir/sub" "$l2/opq" "$l2/merged" "$l2/lowdir/l1/l2"
+	echo "lower2 file" >"$l2/file2"
+	echo "from lower2" >"$l2/shadow"
+	echo "deleted" >"$l2/gone"
+	echo "deleted too" >"$l2/gone_wh"
+	echo a >"$l2/dir/a"
+	echo b >"$l2/dir/b"
+	echo deep >"$l2/dir/sub/deep"
+	echo hidden >"$l2/opq/hidden"
+	echo x >"$l2/merged/x"
+	echo f >"$l2/lowdir/l1/l2/f"
+	echo owned >"$l2/owned"
+	chown 1234:5678 "$l2/owned"
+	chmod 0640 "$l2/owned"
+	echo xattr >"$l2/xattr_file"
+	setfattr -n user.test -v hello "$l2/xattr_file"
+
+	mkdir -p "$l1/dir" "$l1/opq" "$l1/merged"
+	echo "lower1 file" >"$l1/file1"
+	echo "from lower1" >"$l1/shadow"
+	mknod "$l1/gone" c 0 0
+	: >"$l1/.wh.gone_wh"
+	echo c >"$l1/dir/c"
+	setfattr -n trusted.overlay.opaque -v y "$l1/opq"
+	echo visible >"$l1/opq/visible"
+	echo y >"$l1/merged/y"
+	ln -s file1 "$l1/link"
+	ln -s nowhere "$l1/dangling"
+	truncate -s 10M "$l1/sparse"
+	printf 'head' | dd of="$l1/sparse" conv=notrunc status=none
+	printf 'middle' | dd of="$l1/sparse" bs=1M seek=5 conv=notrunc status=none
+	echo suid >"$l1/suid"
+	chmod 4755 "$l1/suid"
+	touch -d '2001-02-03 04:05:06' "$l2/file2" "$l1/file1"
+	ovl_snapshot_lowers
+}
+
+# ---------------------------------------------------------------- mounting
+
+# ovl_wait_mounted PID MNT: waits until MNT is a mountpoint (10 s) while the
+# daemon lives.
+ovl_wait_mounted() {
+	local pid="$1" mnt="$2" i
+	for ((i = 0; i < 200; i++)); do
+		if mountpoint -q "$mnt"; then
+			return 0
+		fi
+		if ! ovl_alive "$pid"; then
+			wait "$pid" 2>/dev/null
+			echo "# daemon exited (status $?) before mounting $mnt; log:" >&2
+			sed 's/^/#   /' "$OVL_LOG" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	echo "# $mnt not mounted after 10 s; log:" >&2
+	sed 's/^/#   /' "$OVL_LOG" >&2
+	return 1
+}
+
+ovl_alive() {
+	local pid="$1" state
+	[ -r "/proc/$pid/stat" ] || return 1
+	state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)"
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+# ovl_start ARGS...: runs "$FUSE_OVERLAYFS -f ARGS" in the background (the
+# last argument is the mountpoint), stderr appended to $OVL_LOG, and waits
+# for the mount.
+ovl_start() {
+	local mnt="${*: -1}"
+	if [ -n "${OVL_PIDS[$mnt]:-}" ] && mountpoint -q "$mnt"; then
+		echo "# $mnt is already mounted" >&2
+		return 1
+	fi
+	if [ -z "$OVL_LOWER_SNAP" ]; then
+		ovl_snapshot_lowers
+	fi
+	"$FUSE_OVERLAYFS" -f "$@" 2>>"$OVL_LOG" </dev/null 3>&- &
+	local pid=$!
+	OVL_PIDS[$mnt]=$pid
+	OVL_PID=$pid
+	ovl_wait_mounted "$pid" "$mnt"
+}
+
+# ovl_mount [OPTION...]: mounts $LOWERDIRS (+ $UPPER/$WORK unless
+# OVL_NO_UPPER=1) on $MNT; each argument is one more -o option.
+ovl_mount() {
+	local opts="lowerdir=$LOWERDIRS"
+	if [ "${OVL_NO_UPPER:-0}" != 1 ]; then
+		opts="$opts,upperdir=$UPPER,workdir=$WORK"
+	fi
+	local o
+	for o in "$@"; do
+		opts="$opts,$o"
+	done
+	ovl_start -o "$opts" "$MNT"
+}
+
+# ovl_umount [MNT]: unmounts, waits for the daemon and checks how it ended.
+ovl_umount() {
+	local mnt="${1:-$MNT}"
+	local pid="${OVL_PIDS[$mnt]:-}"
+	if mountpoint -q "$mnt"; then
+		if ! umount "$mnt" 2>/dev/null && ! fusermount3 -u "$mnt"; then
+			local i
+			for ((i = 0; i < 50; i++)); do
+				sleep 0.1
+				umount "$mnt" 2>/dev/null && break
+			done
+			if mountpoint -q "$mnt"; then
+				echo "# cannot unmount $mnt" >&2
+				umount -l "$mnt" 2>/dev/null
+				[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+				unset "OVL_PIDS[$mnt]"
+				return 1
+			fi
+		fi
+	fi
+	[ -n "$pid" ] || return 0
+	unset "OVL_PIDS[$mnt]"
+	ovl_wait_daemon "$pid"
+}
+
+# ovl_wait_daemon PID: waits (10 s) for the daemon to exit; fails unless it
+# exited 0 with no sanitizer report in $OVL_LOG.
+ovl_wait_daemon() {
+	local pid="$1" i rc
+	for ((i = 0; i < 200; i++)); do
+		ovl_alive "$pid" || break
+		sleep 0.05
+	done
+	if ovl_alive "$pid"; then
+		echo "# daemon $pid still running 10 s after unmount" >&2
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		return 1
+	fi
+	wait "$pid" 2>/dev/null
+	rc=$?
+	OVL_DAEMON_STATUS=$rc
+	if grep -Eq "$OVL_SANITIZER_RE" "$OVL_LOG"; then
+		echo "# sanitizer report in the daemon log:" >&2
+		sed 's/^/#   /' "$OVL_LOG" | head -n 60 >&2
+		return 1
+	fi
+	if [ "$rc" != 0 ]; then
+		echo "# daemon exited with status $rc; log:" >&2
+		sed 's/^/#   /' "$OVL_LOG" | tail -n 30 >&2
+		return 1
+	fi
+}
+
+# kovl_mount [OPTION...] : kernel overlayfs with the same layers on $MNT
+# (or $KMNT when set).
+kovl_mount() {
+	local mnt="${KMNT:-$MNT}"
+	local opts="lowerdir=$LOWERDIRS"
+	if [ "${OVL_NO_UPPER:-0}" != 1 ]; then
+		opts="$opts,upperdir=$UPPER,workdir=$WORK"
+	fi
+	local o
+	for o in "$@"; do
+		opts="$opts,$o"
+	done
+	if [ -z "$OVL_LOWER_SNAP" ]; then
+		ovl_snapshot_lowers
+	fi
+	mount -t overlay overlay -o "$opts" "$mnt"
+}
+
+kovl_umount() {
+	umount "${1:-${KMNT:-$MNT}}"
+}
+
+# ---------------------------------------------------------------- asserts
+
+# The `run` helpers of bats-assert are not installed; these are enough.
+assert_status() {
+	if [ "$status" != "$1" ]; then
+		echo "# expected status $1, got $status; output:" >&2
+		printf '%s\n' "$output" | sed 's/^/#   /' >&2
+		return 1
+	fi
+}
+
+assert_output() {
+	if [ "$output" != "$1" ]; then
+		echo "# expected output: $1" >&2
+		echo "# actual output:   $output" >&2
+		return 1
+	fi
+}
+
+assert_output_contains() {
+	if [[ "$output" != *"$1"* ]]; then
+		echo "# output does not contain: $1" >&2
+		printf '%s\n' "$output" | sed 's/^/#   /' >&2
+		return 1
+	fi
+}
+
+# assert_eq EXPECTED ACTUAL [WHAT]
+assert_eq() {
+	if [ "$1" != "$2" ]; then
+		echo "# ${3:-value}: expected '$1', got '$2'" >&2
+		return 1
+	fi
+}
+
+# assert_errno EXPECTED_NAME CMD...: runs an ovltool-style command and
+# checks the errno name it printed.
+assert_errno() {
+	local want="$1"
+	shift
+	run "$@"
+	if [ "$output" != "$want" ]; then
+		echo "# $*: expected $want, got '$output' (status $status)" >&2
+		return 1
+	fi
+}
+
+# Is the path a whiteout in some on-disk form (char 0/0 or .wh.NAME)?
+is_whiteout() {
+	local p="$1"
+	local d b
+	d="$(dirname "$p")"
+	b="$(basename "$p")"
+	if [ -c "$p" ] && [ "$(stat -c '%t:%T' "$p")" = "0:0" ]; then
+		return 0
+	fi
+	[ -e "$d/.wh.$b" ]
+}
+
+# Is the directory marked opaque in some on-disk form?
+is_opaque() {
+	local d="$1" x
+	for x in trusted.overlay.opaque user.overlay.opaque user.fuseoverlayfs.opaque; do
+		if [ "$(getfattr --only-values -n "$x" "$d" 2>/dev/null)" = y ]; then
+			return 0
+		fi
+	done
+	[ -e "$d/.wh..wh..opq" ]
+}
+
+# Does the daemon log show that some request touched PATH? (used only as an
+# extra diagnostic)
+ovl_log() {
+	cat "$OVL_LOG"
+}

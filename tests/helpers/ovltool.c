@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ovltool: syscalls the shell cannot reach, for the test suite.
+ *
+ * Every subcommand prints one result line on stdout: "ok" (or a value) on
+ * success, or the errno name (e.g. "EXDEV") on failure, and exits 0 on
+ * success, 1 on a failed syscall, 2 on a usage error.
+ *
+ *   rename2 none|noreplace|exchange|whiteout OLD NEW
+ *   tmpfile DIR [LINKNAME]       O_TMPFILE, write, read back, optional linkat
+ *   cfr SRC DST                  copy_file_range of all of SRC into DST
+ *   seek FILE data|hole OFFSET   prints the resulting offset
+ *   unlinked FILE                open, unlink, then write/read the open fd
+ *   fallocate FILE OFF LEN [keep|punch]
+ *   access PATH MODE             MODE from "rwxf"
+ *   readdir DIR                  "INO NAME" per entry (no . and ..)
+ *   count DIR                    number of entries (no . and ..)
+ *   fsync FILE                   open, write, fsync, fdatasync
+ *   openflags PATH FLAGS...      open with flags (rdonly wronly rdwr creat
+ *                                excl trunc append nofollow directory)
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
+#endif
+
+static int fail(void)
+{
+	int e = errno;
+	const char *n = strerrorname_np(e);
+	if (n)
+		printf("%s\n", n);
+	else
+		printf("E%d\n", e);
+	return 1;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "ovltool: bad usage\n");
+	return 2;
+}
+
+static int cmd_rename2(int argc, char **argv)
+{
+	unsigned int flags = 0;
+	if (argc != 5)
+		return usage();
+	if (!strcmp(argv[2], "noreplace"))
+		flags = RENAME_NOREPLACE;
+	else if (!strcmp(argv[2], "exchange"))
+		flags = RENAME_EXCHANGE;
+	else if (!strcmp(argv[2], "whiteout"))
+		flags = RENAME_WHITEOUT;
+	else if (strcmp(argv[2], "none"))
+		return usage();
+	if (syscall(SYS_renameat2, AT_FDCWD, argv[3], AT_FDCWD, argv[4], flags) < 0)
+		return fail();
+	printf("ok\n");
+	return 0;
+}
+
+static int cmd_tmpfile(int argc, char **argv)
+{
+	char buf[64] = {0};
+	char proc[64];
+	int fd;
+	if (argc < 3)
+		return usage();
+	fd = open(argv[2], O_TMPFILE | O_RDWR, 0640);
+	if (fd < 0)
+		return fail();
+	if (write(fd, "tmpdata", 7) != 7)
+		return fail();
+	if (pread(fd, buf, sizeof(buf) - 1, 0) != 7 || strcmp(buf, "tmpdata")) {
+		printf("readback-mismatch\n");
+		return 1;
+	}
+	if (argc > 3) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, argv[3], AT_SYMLINK_FOLLOW) < 0)
+			return fail();
+	}
+	close(fd);
+	printf("ok\n");
+	return 0;
+}
+
+static int cmd_cfr(int argc, char **argv)
+{
+	struct stat st;
+	int in, out;
+	loff_t off_in = 0, off_out = 0;
+	if (argc != 4)
+		return usage();
+	in = open(argv[2], O_RDONLY);
+	if (in < 0)
+		return fail();
+	out = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (out < 0)
+		return fail();
+	if (fstat(in, &st) < 0)
+		return fail();
+	while (off_in < st.st_size) {
+		ssize_t n = copy_file_range(in, &off_in, out, &off_out, st.st_size - off_in, 0);
+		if (n < 0)
+			return fail();
+		if (n == 0)
+			break;
+	}
+	close(in);
+	if (close(out) < 0)
+		return fail();
+	printf("ok\n");
+	return 0;
+}
+
+static int cmd_seek(int argc, char **argv)
+{
+	int fd, whence;
+	off_t r;
+	if (argc != 5)
+		return usage();
+	if (!strcmp(argv[3], "data"))
+		whence = SEEK_DATA;
+	else if (!strcmp(argv[3], "hole"))
+		whence = SEEK_HOLE;
+	else
+		return usage();
+	fd = open(argv[2], O_RDONLY);
+	if (fd < 0)
+		return fail();
+	r = lseek(fd, strtoll(argv[4], NULL, 0), whence);
+	if (r < 0)
+		return fail();
+	printf("%lld\n", (long long) r);
+	return 0;
+}
+
+static int cmd_unlinked(int argc, char **argv)
+{
+	struct stat st;
+	char buf[4096];
+	ssize_t n;
+	int fd;
+	if (argc != 3)
+		return usage();
+	fd = open(argv[2], O_RDWR);
+	if (fd < 0)
+		return fail();
+	if (unlink(argv[2]) < 0)
+		return fail();
+	if (access(argv[2], F_OK) == 0) {
+		printf("still-visible\n");
+		return 1;
+	}
+	if (fstat(fd, &st) < 0)
+		return fail();
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n < 0)
+		return fail();
+	buf[n] = 0;
+	if (pwrite(fd, "+more", 5, n) != 5)
+		return fail();
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n < 0)
+		return fail();
+	buf[n] = 0;
+	if (fstat(fd, &st) < 0)
+		return fail();
+	/* content and size after the write */
+	printf("%s|size=%lld\n", buf, (long long) st.st_size);
+	close(fd);
+	return 0;
+}
+
+static int cmd_fallocate(int argc, char **argv)
+{
+	int fd, mode = 0;
+	if (argc < 5)
+		return usage();
+	if (argc > 5 && !strcmp(argv[5], "keep"))
+		mode = FALLOC_FL_KEEP_SIZE;
+	else if (argc > 5 && !strcmp(argv[5], "punch"))
+		mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	fd = open(argv[2], O_RDWR | O_CREAT, 0644);
+	if (fd < 0)
+		return fail();
+	if (fallocate(fd, mode, strtoll(argv[3], NULL, 0), strtoll(argv[4], NULL, 0)) < 0)
+		return fail();
+	close(fd);
+	printf("ok\n");
+	return 0;
+}
+
+static int cmd_access(int argc, char **argv)
+{
+	int mode = 0;
+	if (argc != 4)
+		return usage();
+	for (const char *p = argv[3]; *p; p++) {
+		switch (*p) {
+		case 'r': mode |= R_OK; break;
+		case 'w': mode |= W_OK; break;
+		case 'x': mode |= X_OK; break;
+		case 'f': mode |= F_OK; break;
+		default: return usage();
+		}
+	}
+	if (access(argv[2], mode) < 0)
+		return fail();
+	printf("ok\n");
+	return 0;
+}
+
+static int cmd_readdir(int argc, char **argv, int count_only)
+{
+	struct dirent *de;
+	unsigned long n = 0;
+	DIR *d;
+	if (argc != 3)
+		return usage();
+	d = opendir(argv[2]);
+	if (!d)
+		return fail();
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		n++;
+		if (!count_only)
+			printf("%llu %s\n", (unsigned long long) de->d_ino, de->d_name);
+	}
+	if (errno)
+		return fail();
+	closedir(d);
+	if (count_only)
+		printf("%lu\n", n);
+	return 0;
+}
+
+static int cmd_fsync(int argc, char **argv)
+{
+	int fd;
+	if (argc != 3)
+		return usage();
+	fd = open(argv[2], O_RDWR | O_CREAT, 0644);
+	if (fd < 0)
+		return fail();
+	if (write(fd, "synced\n", 7) != 7)
+		return fail();
+	if (fsync(fd) < 0)
+		return fail();
+	if (fdatasync(fd) < 0)
+		return fail();
+	if (close(fd) < 0)
+		return fail();
+	printf("ok\n");
+	return 0;
+}
+
+static int cmd_openflags(int argc, char **argv)
+{
+	int flags = 0, fd;
+	if (argc < 4)
+		return usage();
+	for (int i = 3; i < argc; i++) {
+		const char *f = argv[i];
+		if (!strcmp(f, "rdonly")) flags |= O_RDONLY;
+		else if (!strcmp(f, "wronly")) flags |= O_WRONLY;
+		else if (!strcmp(f, "rdwr")) flags |= O_RDWR;
+		else if (!strcmp(f, "creat")) flags |= O_CREAT;
+		else if (!strcmp(f, "excl")) flags |= O_EXCL;
+		else if (!strcmp(f, "trunc")) flags |= O_TRUNC;
+		else if (!strcmp(f, "append")) flags |= O_APPEND;
+		else if (!strcmp(f, "nofollow")) flags |= O_NOFOLLOW;
+		else if (!strcmp(f, "directory")) flags |= O_DIRECTORY;
+		else return usage();
+	}
+	fd = open(argv[2], flags, 0644);
+	if (fd < 0)
+		return fail();
+	close(fd);
+	printf("ok\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(argv[1], "rename2"))
+		return cmd_rename2(argc, argv);
+	if (!strcmp(argv[1], "tmpfile"))
+		return cmd_tmpfile(argc, argv);
+	if (!strcmp(argv[1], "cfr"))
+		return cmd_cfr(argc, argv);
+	if (!strcmp(argv[1], "seek"))
+		return cmd_seek(argc, argv);
+	if (!strcmp(argv[1], "unlinked"))
+		return cmd_unlinked(argc, argv);
+	if (!strcmp(argv[1], "fallocate"))
+		return cmd_fallocate(argc, argv);
+	if (!strcmp(argv[1], "access"))
+		return cmd_access(argc, argv);
+	if (!strcmp(argv[1], "readdir"))
+		return cmd_readdir(argc, argv, 0);
+	if (!strcmp(argv[1], "count"))
+		return cmd_readdir(argc, argv, 1);
+	if (!strcmp(argv[1], "fsync"))
+		return cmd_fsync(argc, argv);
+	if (!strcmp(argv[1], "openflags"))
+		return cmd_openflags(argc, argv);
+	return usage();
+}

@@ -1,0 +1,416 @@
+#!/usr/bin/env bats
+# Command line: every option is accepted and, where observable, has its effect.
+
+load helpers
+
+mount_opts_of() {
+	awk -v m="$1" '$2 == m { print $4 }' /proc/mounts
+}
+
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+
+@test "--help exits 0 and documents lowerdir" {
+	run "$FUSE_OVERLAYFS" --help
+	assert_status 0
+	assert_output_contains "lowerdir"
+	run "$FUSE_OVERLAYFS" -h
+	assert_status 0
+	assert_output_contains "lowerdir"
+}
+
+@test "--version and -V print the version and exit 0" {
+	run "$FUSE_OVERLAYFS" --version
+	assert_status 0
+	assert_output_contains "fuse-overlayfs"
+	[[ "$output" =~ [0-9]+\.[0-9]+ ]]
+	run "$FUSE_OVERLAYFS" -V
+	assert_status 0
+	[[ "$output" =~ [0-9]+\.[0-9]+ ]]
+	! mountpoint -q "$MNT"
+}
+
+@test "basic mount shows the merged view and unmounts cleanly" {
+	make_layers
+	ovl_mount
+	assert_eq "lower1 file" "$(cat "$MNT/file1")"
+	assert_eq "lower2 file" "$(cat "$MNT/file2")"
+	assert_eq "from lower1" "$(cat "$MNT/shadow")"
+	run ls "$MNT/dir"
+	assert_output "$(printf 'a\nb\nc\nsub')"
+	ovl_umount
+	! mountpoint -q "$MNT"
+}
+
+@test "daemonizes without -f and mounts" {
+	make_layers
+	run "$FUSE_OVERLAYFS" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK" "$MNT" 3>&-
+	assert_status 0
+	mountpoint -q "$MNT"
+	assert_eq "lower1 file" "$(cat "$MNT/file1")"
+	umount "$MNT"
+}
+
+@test "squash_to_root presents every file as 0:0 and writes real ids" {
+	make_layers
+	ovl_mount squash_to_root
+	assert_eq "0:0" "$(stat -c %u:%g "$MNT/owned")"
+	assert_eq "0:0" "$(stat -c %u:%g "$MNT/dir/a")"
+	ovl_umount
+}
+
+@test "squash_to_uid and squash_to_gid present the given ids" {
+	make_layers
+	ovl_mount squash_to_uid=4321 squash_to_gid=8765
+	assert_eq "4321:8765" "$(stat -c %u:%g "$MNT/owned")"
+	assert_eq "4321:8765" "$(stat -c %u:%g "$MNT/file1")"
+	ovl_umount
+}
+
+@test "uidmapping/gidmapping map ownership on stat and on chown" {
+	make_layers
+	# disk 1000..1009 <-> presented 0..9 ; disk 5000..5999 <-> presented 100..1099
+	ovl_mount uidmapping=1000:0:10:1200:100:100 gidmapping=5000:100:1000
+	# lower owned is 1234:5678 on disk -> 134:778 presented
+	assert_eq "134:778" "$(stat -c %u:%g "$MNT/owned")"
+	touch "$MNT/new"
+	chown 3:150 "$MNT/new"
+	assert_eq "3:150" "$(stat -c %u:%g "$MNT/new")"
+	assert_eq "1003:5050" "$(stat -c %u:%g "$UPPER/new")"
+	# chown of a lower file copies up with the mapped ids
+	chown 5:101 "$MNT/file1"
+	assert_eq "1005:5001" "$(stat -c %u:%g "$UPPER/file1")"
+	ovl_umount
+}
+
+@test "static_nlink gives directories nlink 1" {
+	make_layers
+	ovl_mount static_nlink
+	assert_eq 1 "$(stat -c %h "$MNT/dir")"
+	assert_eq 1 "$(stat -c %h "$MNT/lowdir")"
+	assert_eq 1 "$(stat -c %h "$MNT")"
+	ovl_umount
+}
+
+@test "noxattrs makes xattr calls fail with ENOTSUP" {
+	make_layers
+	ovl_mount noxattrs
+	run getfattr -n user.test "$MNT/xattr_file"
+	[ "$status" -ne 0 ]
+	assert_output_contains "Operation not supported"
+	run setfattr -n user.new -v 1 "$MNT/file1"
+	[ "$status" -ne 0 ]
+	assert_output_contains "Operation not supported"
+	ovl_umount
+}
+
+@test "without noxattrs user xattrs are readable" {
+	make_layers
+	ovl_mount
+	assert_eq hello "$(getfattr --only-values -n user.test "$MNT/xattr_file")"
+	ovl_umount
+}
+
+@test "POSIX ACLs are enforced, and noacl disables them" {
+	make_layers
+	chmod 755 "$TMP"
+	echo secret >"$LOWER1/secret"
+	chmod 600 "$LOWER1/secret"
+	ovl_snapshot_lowers
+	ovl_mount allow_other
+	setfacl -m u:65534:r "$MNT/secret"
+	run as_nobody cat "$MNT/secret"
+	assert_status 0
+	assert_output secret
+	ovl_umount
+	ovl_mount noacl allow_other
+	run as_nobody cat "$MNT/secret"
+	[ "$status" -ne 0 ]
+	assert_output_contains "Permission denied"
+	ovl_umount
+}
+
+@test "xattr_permissions=1 and =2 keep ownership changes, values 0..2 only" {
+	make_layers
+	for v in 1 2; do
+		ovl_mount xattr_permissions=$v
+		touch "$MNT/f$v"
+		chown 1234:4321 "$MNT/f$v"
+		chmod 0604 "$MNT/f$v"
+		assert_eq "1234:4321 604" "$(stat -c '%u:%g %a' "$MNT/f$v")"
+		# the override xattrs are internal
+		run getfattr -d -m - "$MNT/f$v"
+		[[ "$output" != *override* ]]
+		ovl_umount
+		ovl_mount xattr_permissions=$v
+		assert_eq "1234:4321 604" "$(stat -c '%u:%g %a' "$MNT/f$v")"
+		ovl_umount
+	done
+	run "$FUSE_OVERLAYFS" -f -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,xattr_permissions=3" "$MNT"
+	assert_status 1
+	assert_output_contains "xattr_permissions"
+	! mountpoint -q "$MNT"
+}
+
+@test "fsync=0 and volatile: fsync succeeds and data is written" {
+	make_layers
+	for o in fsync=0 volatile; do
+		ovl_mount "$o"
+		run ovltool fsync "$MNT/synced_$o"
+		assert_output ok
+		ovl_umount
+		assert_eq synced "$(cat "$UPPER/synced_$o")"
+	done
+}
+
+@test "timeout=N is accepted (0 and 5)" {
+	make_layers
+	for t in 0 5 0.5; do
+		ovl_mount timeout=$t
+		echo "t$t" >"$MNT/t"
+		assert_eq "t$t" "$(cat "$MNT/t")"
+		ovl_umount
+	done
+}
+
+@test "threaded=1 serves concurrent readers" {
+	make_layers
+	ovl_mount threaded=1
+	local i pids=()
+	for i in 1 2 3 4; do
+		(for j in $(seq 50); do [ "$(cat "$MNT/file1")" = "lower1 file" ] || exit 1; done) &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do
+		wait "$i"
+	done
+	assert_eq "lower1 file" "$(cat "$MNT/file1")"
+	ovl_umount
+}
+
+@test "writeback=1 keeps written data consistent" {
+	make_layers
+	ovl_mount writeback=1
+	head -c 300000 /dev/urandom >"$TMP/blob"
+	cp "$TMP/blob" "$MNT/blob"
+	echo tail >>"$MNT/blob"
+	cat "$TMP/blob" >"$TMP/expect"
+	echo tail >>"$TMP/expect"
+	cmp "$TMP/expect" "$MNT/blob"
+	echo more >>"$MNT/file1"
+	assert_eq "$(printf 'lower1 file\nmore')" "$(cat "$MNT/file1")"
+	ovl_umount
+	cmp "$TMP/expect" "$UPPER/blob"
+}
+
+@test "fast_ino=1 and xino=off|auto|on keep inode numbers unique" {
+	make_layers
+	for o in fast_ino=1 xino=off xino=auto xino=on; do
+		ovl_mount "$o"
+		run bash -c "find '$MNT' -xdev -printf '%i\n' | sort | uniq -d"
+		assert_output ""
+		ovl_umount
+	done
+}
+
+@test "ino32_t: every inode number fits in 32 bits" {
+	make_layers
+	ovl_mount ino32_t
+	local i
+	while read -r i; do
+		[ "$i" -lt 4294967296 ] || {
+			echo "# inode $i" >&2
+			false
+		}
+	done < <(find "$MNT" -printf '%i\n'; ovltool readdir "$MNT" | cut -d' ' -f1)
+	ovl_umount
+}
+
+@test "redirect_dir=off: renaming a lower directory gives EXDEV" {
+	make_layers
+	ovl_mount redirect_dir=off
+	assert_errno EXDEV ovltool rename2 none "$MNT/lowdir" "$MNT/lowdir2"
+	[ -d "$MNT/lowdir/l1/l2" ]
+	ovl_umount
+}
+
+@test "plugins= (empty) is accepted" {
+	make_layers
+	ovl_mount plugins=
+	assert_eq "lower1 file" "$(cat "$MNT/file1")"
+	ovl_umount
+}
+
+@test "debug with -f prints one line per request on stderr" {
+	make_layers
+	ovl_mount debug
+	local before
+	before=$(wc -l <"$OVL_LOG")
+	cat "$MNT/file2" >/dev/null
+	stat "$MNT/dir/sub/deep" >/dev/null
+	ovl_umount
+	[ "$(wc -l <"$OVL_LOG")" -gt "$before" ]
+	grep -q deep "$OVL_LOG"
+}
+
+@test "without debug a mount and some requests log nothing per request" {
+	make_layers
+	ovl_mount
+	stat "$MNT/dir/sub/deep" >/dev/null
+	ovl_umount
+	! grep -q deep "$OVL_LOG"
+}
+
+@test "ro refuses writes with EROFS" {
+	make_layers
+	ovl_mount ro
+	run touch "$MNT/new"
+	[ "$status" -ne 0 ]
+	assert_output_contains "Read-only file system"
+	run rm "$MNT/file1"
+	[ "$status" -ne 0 ]
+	[ -e "$MNT/file1" ]
+	[[ "$(mount_opts_of "$MNT")" == ro,* ]]
+	ovl_umount
+	[ -z "$(ls -A "$UPPER")" ]
+}
+
+@test "no upperdir mounts read-only" {
+	make_layers
+	OVL_NO_UPPER=1 ovl_mount
+	assert_eq "lower1 file" "$(cat "$MNT/file1")"
+	run mkdir "$MNT/newdir"
+	[ "$status" -ne 0 ]
+	assert_output_contains "Read-only file system"
+	ovl_umount
+}
+
+@test "rw is accepted and writes work" {
+	make_layers
+	ovl_mount rw
+	echo w >"$MNT/w"
+	[[ "$(mount_opts_of "$MNT")" == rw,* ]]
+	ovl_umount
+	assert_eq w "$(cat "$UPPER/w")"
+}
+
+@test "nodev,nosuid,noexec reach the mount; noexec refuses exec" {
+	make_layers
+	printf '#!/bin/sh\necho ran\n' >"$LOWER1/script"
+	chmod 755 "$LOWER1/script"
+	ovl_snapshot_lowers
+	ovl_mount nodev nosuid noexec
+	local o
+	o="$(mount_opts_of "$MNT")"
+	[[ ",$o," == *,nodev,* && ",$o," == *,nosuid,* && ",$o," == *,noexec,* ]]
+	run "$MNT/script"
+	[ "$status" -ne 0 ]
+	assert_output_contains "Permission denied"
+	ovl_umount
+}
+
+@test "dev,suid,exec clear nodev,nosuid,noexec" {
+	make_layers
+	printf '#!/bin/sh\necho ran\n' >"$LOWER1/script"
+	chmod 755 "$LOWER1/script"
+	ovl_snapshot_lowers
+	ovl_mount dev suid exec
+	local o
+	o="$(mount_opts_of "$MNT")"
+	[[ ",$o," != *,nodev,* && ",$o," != *,nosuid,* && ",$o," != *,noexec,* ]]
+	run "$MNT/script"
+	assert_output ran
+	ovl_umount
+}
+
+@test "noatime, relatime and strictatime set the atime mode of the mount" {
+	make_layers
+	ovl_mount noatime
+	[[ ",$(mount_opts_of "$MNT")," == *,noatime,* ]]
+	ovl_umount
+	ovl_mount relatime
+	[[ ",$(mount_opts_of "$MNT")," == *,relatime,* ]]
+	ovl_umount
+	ovl_mount strictatime
+	local o
+	o="$(mount_opts_of "$MNT")"
+	[[ ",$o," != *,noatime,* && ",$o," != *,relatime,* ]]
+	ovl_umount
+}
+
+@test "atime, lazytime, diratime, nodiratime are accepted" {
+	make_layers
+	local o
+	for o in atime lazytime diratime nodiratime; do
+		ovl_mount "$o"
+		assert_eq "lower1 file" "$(cat "$MNT/file1")"
+		ovl_umount
+	done
+	ovl_mount nodiratime
+	[[ ",$(mount_opts_of "$MNT")," == *,nodiratime,* ]]
+	ovl_umount
+}
+
+@test "context=\"...\" is accepted" {
+	make_layers
+	ovl_mount 'context="system_u:object_r:container_file_t:s0"'
+	assert_eq "lower1 file" "$(cat "$MNT/file1")"
+	ovl_umount
+}
+
+@test "default_permissions: other users are checked against the mode" {
+	make_layers
+	chmod 755 "$TMP"
+	echo secret >"$LOWER1/secret"
+	chmod 600 "$LOWER1/secret"
+	ovl_snapshot_lowers
+	ovl_mount default_permissions allow_other
+	run as_nobody cat "$MNT/secret"
+	[ "$status" -ne 0 ]
+	assert_output_contains "Permission denied"
+	run as_nobody cat "$MNT/file1"
+	assert_status 0
+	assert_output "lower1 file"
+	run as_nobody touch "$MNT/nobody_file"
+	[ "$status" -ne 0 ]
+	ovl_umount
+}
+
+@test "allow_other lets other users in; allow_root mounts" {
+	make_layers
+	chmod 755 "$TMP"
+	ovl_mount allow_other
+	run as_nobody cat "$MNT/file1"
+	assert_output "lower1 file"
+	ovl_umount
+	ovl_mount allow_root
+	assert_eq "lower1 file" "$(cat "$MNT/file1")"
+	ovl_umount
+}
+
+@test "max_write=N: large writes still land intact" {
+	make_layers
+	ovl_mount max_write=4096
+	head -c 1000000 /dev/urandom >"$TMP/blob"
+	dd if="$TMP/blob" of="$MNT/blob" bs=1M status=none
+	cmp "$TMP/blob" "$MNT/blob"
+	ovl_umount
+	cmp "$TMP/blob" "$UPPER/blob"
+}
+
+@test "x-* options are ignored" {
+	make_layers
+	ovl_mount x-foo=bar x-systemd.automount
+	assert_eq "lower1 file" "$(cat "$MNT/file1")"
+	ovl_umount
+}
+
+@test "-o may be given several times" {
+	make_layers
+	ovl_start -o "lowerdir=$LOWERDIRS" -o "upperdir=$UPPER,workdir=$WORK" -o squash_to_root "$MNT"
+	assert_eq "0:0" "$(stat -c %u:%g "$MNT/owned")"
+	echo x >"$MNT/x"
+	ovl_umount
+	[ -f "$UPPER/x" ]
+}

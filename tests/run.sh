@@ -1,0 +1,118 @@
+#!/bin/bash
+# Run all the tests: build (with deps), build the ASan/UBSan variant, run
+# every tests/*.bats and executable tests/*.test against the normal binary,
+# then again against the sanitizer binary. Ends with one line
+# "N passed, N failed[, N skipped]" and exits non-zero if anything failed.
+#
+# Env: TESTS="a b.bats tests/c.bats" (only these bats files), NO_ASAN=1 (skip
+# the sanitizer pass), SKIP_DEPS=1 (no apt), SKIP_BUILD=1 (use existing
+# build/ and build-asan/), BATS_TIMEOUT (seconds per file, default 1200).
+set -uo pipefail   # no -e: a failing test must not stop the run
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+unset BUILD_DIR SANITIZE   # the binaries must land in build/ and build-asan/
+LOGDIR=$ROOT/tests/logs
+rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
+
+PASS=0 FAIL=0 SKIP=0
+SUMMARY=()
+
+finish() {
+    echo
+    echo "== per-file summary"
+    ((${#SUMMARY[@]})) && printf '%s\n' "${SUMMARY[@]}"
+    if ((SKIP)); then echo "$PASS passed, $FAIL failed, $SKIP skipped"
+    else echo "$PASS passed, $FAIL failed"; fi
+    ((FAIL == 0))
+    exit
+}
+
+# A build failure is one failed "test", reported like any other.
+build() {   # build LABEL ENV...
+    local label=$1; shift
+    echo "== build ($label)"
+    if ! env "$@" "$ROOT/contrib/build.sh" >"$LOGDIR/build-$label.log" 2>&1; then
+        tail -n 60 "$LOGDIR/build-$label.log"
+        echo "not ok build $label"
+        FAIL=$((FAIL + 1)); SUMMARY+=("build ($label): FAILED, see tests/logs/build-$label.log")
+        return 1
+    fi
+    sed -n '/configured:$/,/^$/p' "$LOGDIR/build-$label.log"
+}
+
+# The bats files to run: all of them, or those named in $TESTS.
+BATS_FILES=()
+if [[ -n ${TESTS:-} ]]; then
+    for t in $TESTS; do
+        t=${t#tests/}; t=${t%.bats}
+        [[ -f tests/$t.bats ]] || { echo "not ok no such test file: tests/$t.bats"
+            FAIL=$((FAIL + 1)); SUMMARY+=("tests/$t.bats: no such file"); continue; }
+        BATS_FILES+=("tests/$t.bats")
+    done
+else
+    for f in tests/*.bats; do [[ -e $f ]] && BATS_FILES+=("$f"); done
+fi
+TEST_PROGS=()
+for f in tests/*.test; do [[ -x $f ]] && TEST_PROGS+=("$f"); done
+
+# Run one bats file, count its TAP results.
+run_bats() {   # run_bats LABEL FILE
+    local label=$1 f=$2 log rc p=0 n=0 s=0 planned ran
+    log=$LOGDIR/$label-$(basename "$f" .bats).tap
+    echo "== $label: $f"
+    timeout -k 30 "${BATS_TIMEOUT:-1200}" bats --tap "$f" </dev/null >"$log" 2>&1
+    rc=$?
+    # Show results, plus the diagnostics of failed tests only.
+    awk '/^not ok /{show=1; print; next} /^ok /{show=0; print; next} /^#/{if (show) print; next} {print}' "$log"
+    p=$(grep -Ec '^ok [0-9]+ ' "$log")
+    s=$(grep -Ec '^ok [0-9]+ .* # skip' "$log")
+    n=$(grep -Ec '^not ok [0-9]+ ' "$log")
+    p=$((p - s))
+    # A crash, timeout or syntax error leaves tests unreported: count them failed.
+    planned=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$log" | head -n1)
+    ran=$((p + s + n))
+    if [[ -n $planned ]] && ((ran < planned)); then n=$((n + planned - ran)); fi
+    if ((rc != 0 && n == 0)); then n=1; fi
+    ((rc == 124 || rc == 137)) && echo "not ok $f timed out after ${BATS_TIMEOUT:-1200}s"
+    PASS=$((PASS + p)); FAIL=$((FAIL + n)); SKIP=$((SKIP + s))
+    SUMMARY+=("$(printf '%-6s %-40s %3d passed, %d failed, %d skipped' "$label" "$f" "$p" "$n" "$s")")
+}
+
+# Run one test program: exit 0 = pass, 77 = skip, anything else = fail.
+run_prog() {   # run_prog LABEL FILE
+    local label=$1 f=$2 log rc
+    log=$LOGDIR/$label-$(basename "$f").log
+    timeout -k 30 "${BATS_TIMEOUT:-1200}" "$f" </dev/null >"$log" 2>&1
+    rc=$?
+    case $rc in
+        0)  echo "ok $f"; PASS=$((PASS + 1)); SUMMARY+=("$(printf '%-6s %-40s passed' "$label" "$f")") ;;
+        77) echo "ok $f # skip $(tail -n1 "$log")"; SKIP=$((SKIP + 1))
+            SUMMARY+=("$(printf '%-6s %-40s skipped' "$label" "$f")") ;;
+        *)  echo "not ok $f (exit $rc)"; tail -n 40 "$log" | sed 's/^/# /'; FAIL=$((FAIL + 1))
+            SUMMARY+=("$(printf '%-6s %-40s FAILED (exit %d)' "$label" "$f" "$rc")") ;;
+    esac
+}
+
+run_pass() {   # run_pass LABEL  (uses the exported environment)
+    local f
+    for f in "${BATS_FILES[@]}"; do run_bats "$1" "$f"; done
+    for f in "${TEST_PROGS[@]}"; do run_prog "$1" "$f"; done
+}
+
+# 1. normal build and pass
+if [[ -z ${SKIP_BUILD:-} ]]; then build normal || finish; fi
+export FUSE_OVERLAYFS=$ROOT/build/fuse-overlayfs
+run_pass normal
+
+# 2. sanitizer build and pass (deps are installed by now)
+if [[ -z ${NO_ASAN:-} ]]; then
+    if [[ -n ${SKIP_BUILD:-} ]] || build asan SKIP_DEPS=1 SANITIZE=1; then
+        export FUSE_OVERLAYFS=$ROOT/build-asan/fuse-overlayfs OVL_SANITIZER=1
+        export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+        export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+        run_pass asan
+    fi
+fi
+
+finish
