@@ -284,7 +284,7 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	OVL_DFD from = { .fd = -1 };
 	OVL_DFD to = { .fd = -1 };
 	enum upper_state state;
-	int err, ret, fd = -1;
+	int err, ret;
 
 	ovl_debug("link ino=%lu newparent=%lu newname=%s", (unsigned long)ino,
 		  (unsigned long)newparent, newname);
@@ -321,12 +321,21 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 				unlinkat(fs->workfd, tmp, 0);
 		}
 	}
+	/* A hard link is the same inode: answer with the same node, so the
+	 * kernel updates its link count.  A later lookup of the new name
+	 * builds a node of its own, as for any name. */
 	if (ret == 0) {
-		fd = openat(to.fd, newname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		ret = fd < 0 ? -errno : fill_new_entry(fs, q, newname, fd, &e, n->ino);
+		memset(&e, 0, sizeof(e));
+		e.attr_timeout = e.entry_timeout = fs->timeout;
+		if (fstatat(to.fd, newname, &e.attr, AT_SYMLINK_NOFOLLOW) < 0) {
+			ret = -errno;
+		} else {
+			ovl_override_apply(fs, to.fd, newname, &e.attr);
+			ovl_present_stat(fs, n, &e.attr);
+			ovl_node_ref(fs, n);
+			e.ino = n->id;
+		}
 	}
-	if (fd >= 0)
-		close(fd);
 	ovl_node_unpin(fs, src_parent);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
@@ -368,6 +377,19 @@ static int remove_upper(struct ovl_fs *fs, int dirfd, const char *name, bool is_
 	return ovl_remove_tree_at(fs->workfd, tmp);
 }
 
+/* A file removed while open keeps being reachable for getattr and setattr
+ * (the kernel sends them without a file handle too) through an O_PATH fd. */
+static void keep_orphan_fd(struct ovl_fs *fs, struct ovl_node *n)
+{
+	int fd;
+
+	if (ovl_open_node(fs, n, O_PATH, &fd) < 0)
+		return;
+	fd = atomic_exchange(&n->orphan_fd, fd);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool rmdir)
 {
 	struct ovl_fs *fs = ovl_fs(req);
@@ -390,6 +412,8 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 		ret = ovl_copy_up(fs, p, false);
 	if (ret == 0)
 		ret = ovl_dir_fd(fs, p, 0, &d);
+	if (ret == 0 && !rmdir && atomic_load(&n->opens) > 0)
+		keep_orphan_fd(fs, n);
 	if (ret == 0) {
 		bool lower = ovl_lower_positive(fs, p, name);
 		if (ovl_node_is_upper(fs, n))

@@ -98,6 +98,8 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
+	f->node = n;
+	atomic_fetch_add(&n->opens, 1);
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = !fs->cfg->writeback;
 	if (fuse_reply_open(req, fi) == -ENOENT)
@@ -132,6 +134,9 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		return;
 	}
 	atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
+	f->node = ovl_node_get(fs, e.ino);
+	if (f->node)
+		atomic_fetch_add(&f->node->opens, 1);
 	fi->fh = (uintptr_t)f;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		ovl_file_free(f);
@@ -181,6 +186,8 @@ void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void ovl_file_free(struct ovl_file *f)
 {
+	if (f->node)
+		atomic_fetch_sub(&f->node->opens, 1);
 	if (f->fd >= 0)
 		close(f->fd);
 	if (f->stale_fd >= 0)

@@ -163,6 +163,12 @@ static int stat_node(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f, 
 			return 0;
 		}
 	}
+	if (!f && atomic_load(&n->orphan_fd) >= 0 && !ovl_node_live(fs, n)) {
+		if (fstat(atomic_load(&n->orphan_fd), st) < 0)
+			return -errno;
+		ovl_present_stat(fs, n, st);
+		return 0;
+	}
 	if (!override_xattr(fs))
 		return ovl_stat_node(fs, n, st);
 	ret = ovl_node_at(fs, n, ovl_node_layer(n), &d, &parent, name);
@@ -252,29 +258,34 @@ static int apply_setattr(struct ovl_fs *fs, int dirfd, const char *name, struct 
 	return ret;
 }
 
-/* An open file whose name is gone: change what its fd reaches (an upper
- * file); a lower one only had its times touched by the kernel's cache. */
+/* A file whose name is gone but which is still open: change it through
+ * its open fd or the O_PATH fd kept at removal.  A lower file reached that
+ * way can only have its times touched (by the kernel's own cache). */
 static void setattr_removed(fuse_req_t req, struct ovl_node *n, struct ovl_file *f,
 			    const struct stat *attr, int to_set)
 {
 	struct ovl_fs *fs = ovl_fs(req);
+	int fd = f ? f->fd : atomic_load(&n->orphan_fd);
+	bool upper = f ? f->layer == 0 : ovl_node_is_upper(fs, n);
+	struct ovl_procpath p;
 	struct stat st;
 	int ret = 0;
 
-	if (!f) {
+	if (fd < 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (f->layer == 0) {
-		if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(f->fd, attr->st_size) < 0)
+	if (upper) {
+		if ((to_set & FUSE_SET_ATTR_SIZE) && truncate(ovl_procpath(&p, fd), attr->st_size) < 0)
 			ret = errno;
-		if (!ret && (to_set & FUSE_SET_ATTR_MODE) && fchmod(f->fd, attr->st_mode & 07777) < 0)
+		if (!ret && (to_set & FUSE_SET_ATTR_MODE) &&
+		    chmod(ovl_procpath(&p, fd), attr->st_mode & 07777) < 0)
 			ret = errno;
 	} else if (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
 			     FUSE_SET_ATTR_GID)) {
 		ret = EROFS;
 	}
-	if (!ret && fstat(f->fd, &st) < 0)
+	if (!ret && fstat(fd, &st) < 0)
 		ret = errno;
 	if (ret) {
 		fuse_reply_err(req, ret);

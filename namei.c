@@ -44,7 +44,7 @@ int ovl_lookup_child(struct ovl_fs *fs, struct ovl_node *parent, const char *nam
 		return strlen(name) > NAME_MAX ? -ENAMETOOLONG : -ENOENT;
 
 	for (int k = 0; k < fs->nlayers; k++) {
-		OVL_DFD d;
+		OVL_DFD d = { .fd = -1 };
 		struct stat kst;
 		int fd;
 
@@ -134,7 +134,7 @@ int ovl_lookup_entry(struct ovl_fs *fs, struct ovl_node *parent, const char *nam
 bool ovl_lower_positive(struct ovl_fs *fs, struct ovl_node *parent, const char *name)
 {
 	for (int k = fs->has_upper; k < fs->nlayers; k++) {
-		OVL_DFD d;
+		OVL_DFD d = { .fd = -1 };
 		struct stat st;
 
 		if (!ovl_dir_in_layer(parent, k) || ovl_dir_fd(fs, parent, k, &d) < 0)

@@ -160,6 +160,7 @@ struct ovl_node *ovl_node_alloc(struct ovl_fs *fs, mode_t type, int ndirfds)
 	if (!n)
 		return NULL;
 	n->type = type & S_IFMT;
+	atomic_init(&n->orphan_fd, -1);
 	pthread_mutex_init(&n->lock, NULL);
 	if (S_ISDIR(type)) {
 		n->dirfds = malloc(sizeof(*n->dirfds) * (size_t)ndirfds);
@@ -188,6 +189,8 @@ void ovl_node_free(struct ovl_fs *fs, struct ovl_node *n)
 		}
 		free(n->dirfds);
 	}
+	if (atomic_load(&n->orphan_fd) >= 0)
+		close(atomic_load(&n->orphan_fd));
 	pthread_mutex_destroy(&n->lock);
 	free(n->name);
 	free(n);
@@ -327,6 +330,13 @@ void ovl_node_pin(struct ovl_fs *fs, struct ovl_node *n)
 {
 	pthread_rwlock_wrlock(&fs->tree_lock);
 	n->pins++;
+	pthread_rwlock_unlock(&fs->tree_lock);
+}
+
+void ovl_node_ref(struct ovl_fs *fs, struct ovl_node *n)
+{
+	pthread_rwlock_wrlock(&fs->tree_lock);
+	n->nlookup++;
 	pthread_rwlock_unlock(&fs->tree_lock);
 }
 

@@ -71,6 +71,8 @@ struct ovl_node {
 	_Atomic int layer;        /* topmost layer holding the object (0 = upper when present) */
 	_Atomic int *dirfds;      /* directories: one per layer, fd or OVL_FD_* */
 	bool opaque_upper;        /* directory: hides every lower layer */
+	atomic_int opens;         /* open files, so removal knows to keep an fd */
+	_Atomic int orphan_fd;    /* O_PATH fd kept when removed while open */
 };
 
 /* Counters shown by the SIGUSR1 dump; relaxed atomics. */
@@ -159,12 +161,15 @@ int ovl_node_name(struct ovl_fs *fs, struct ovl_node *n, struct ovl_node **paren
 		  char name[NAME_MAX + 1]);
 char *ovl_node_path(struct ovl_fs *fs, struct ovl_node *n);
 void ovl_node_pin(struct ovl_fs *fs, struct ovl_node *n);
+/* one more kernel reference, as a reply naming n again gives it */
+void ovl_node_ref(struct ovl_fs *fs, struct ovl_node *n);
 void ovl_node_unpin(struct ovl_fs *fs, struct ovl_node *n);
 
 /*
  * A directory's fd in one layer.  Borrowed from the node when cached, else
  * opened beneath the nearest cached ancestor and owned (closed by
- * ovl_dfd_put).  Use with OVL_DFD for automatic release.
+ * ovl_dfd_put).  Declare as OVL_DFD d = { .fd = -1 }; for automatic
+ * release (the cleanup runs on every path, so it must start initialised).
  */
 struct ovl_dfd {
 	int fd;
@@ -233,6 +238,7 @@ struct ovl_file {
 	int layer;      /* layer the fd was opened in */
 	int flags;
 	int stale_fd;   /* the lower fd replaced after a copy-up, closed at release */
+	struct ovl_node *node; /* alive while open: the kernel holds the inode */
 	pthread_mutex_t lock;
 };
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -192,7 +192,7 @@ static int load(struct ovl_fs *fs, struct ovl_node *dir, struct dir_handle *h)
 	if (!h->set && set_grow(h) < 0)
 		return -ENOMEM;
 	for (int k = 0; k < fs->nlayers && ret == 0; k++) {
-		OVL_DFD d;
+		OVL_DFD d = { .fd = -1 };
 
 		if (!ovl_dir_in_layer(dir, k) || ovl_dir_fd(fs, dir, k, &d) < 0)
 			continue;

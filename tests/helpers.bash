@@ -113,31 +113,31 @@ teardown() {
 
 # ---------------------------------------------------------------- manifests
 
-# ovl_tree_manifest DIR: one line per entry below DIR (path, type, mode, owner,
-# size, mtime, rdev, symlink target, sha256 of regular files, all xattrs).
-# Access times are left out: reading through a mount may change them.
+# ovl_tree_manifest DIR...: one line per entry below each DIR (path, type,
+# mode, owner, size, mtime, rdev, symlink target, sha256 of regular files,
+# all xattrs).  Access times are left out: reading through a mount may change
+# them.  Paths are relative to DIR when one DIR is given.
 ovl_tree_manifest() {
-	local dir="$1"
 	(
-		cd "$dir" || exit 1
-		find . -mindepth 1 -printf '%p|%y|%m|%U:%G|%s|%T@|%l\n' | LC_ALL=C sort
-		find . -mindepth 1 -type c -exec stat -c '%n|rdev=%t:%T' {} + | LC_ALL=C sort
-		find . -mindepth 1 -type f -print0 | xargs -0 -r sha256sum | LC_ALL=C sort -k2
-		getfattr -R -P -d -m - -e hex --absolute-names . 2>/dev/null || true
+		local -a dirs=("$@")
+		if [ $# = 1 ]; then
+			cd "$1" || exit 1
+			dirs=(.)
+		fi
+		find "${dirs[@]}" -mindepth 1 -printf '%p|%y|%m|%U:%G|%s|%T@|%l\n' | LC_ALL=C sort
+		find "${dirs[@]}" -mindepth 1 -type c -exec stat -c '%n|rdev=%t:%T' {} + | LC_ALL=C sort
+		find "${dirs[@]}" -mindepth 1 -type f -print0 | xargs -0 -r sha256sum | LC_ALL=C sort -k2
+		getfattr -R -P -d -m - -e hex --absolute-names "${dirs[@]}" 2>/dev/null || true
 	)
 }
 
 # ovl_lowers_manifest OUT LOWERDIRS: manifest of every layer of LOWERDIRS.
 ovl_lowers_manifest() {
-	local out="$1" l i=0
+	local out="$1"
 	local -a layers
-	: >"$out"
 	IFS=: read -r -a layers <<<"$2"
-	for l in "${layers[@]}"; do
-		echo "== layer $i $l" >>"$out"
-		ovl_tree_manifest "$l" >>"$out"
-		i=$((i + 1))
-	done
+	printf '%s\n' "${layers[@]}" >"$out"
+	ovl_tree_manifest "${layers[@]}" >>"$out"
 }
 
 # Records the lower layers; teardown checks they are unchanged. Call it

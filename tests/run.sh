@@ -6,11 +6,12 @@
 #
 # Env: TESTS="a b.bats tests/c.bats" (only these bats files), NO_ASAN=1 (skip
 # the sanitizer pass), SKIP_DEPS=1 (no apt), SKIP_BUILD=1 (use existing
-# build/ and build-asan/), BATS_TIMEOUT (seconds per file, default 1200).
+# build/ and build-asan/), BATS_TEST_TIMEOUT (seconds per test, default
+# 300), BATS_TIMEOUT (seconds per file, default 1200).
 set -uo pipefail   # no -e: a failing test must not stop the run
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 unset BUILD_DIR SANITIZE   # the binaries must land in build/ and build-asan/
 LOGDIR=$ROOT/tests/logs
 rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
@@ -56,12 +57,28 @@ fi
 TEST_PROGS=()
 for f in tests/*.test; do [[ -x $f ]] && TEST_PROGS+=("$f"); done
 
+# A hung test must not eat CI's 90 minutes: bats kills a test after
+# BATS_TEST_TIMEOUT (reported "not ok ... # timeout"), timeout(1) a whole file.
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-300}
+# timeout(1) runs in its own process group, so forward ^C / SIGTERM to it.
+TPID=
+trap '[[ -n $TPID ]] && kill "$TPID" 2>/dev/null; echo "interrupted"; FAIL=$((FAIL + 1)); finish' INT TERM
+limited() {   # limited LOG CMD...: run CMD with the file timeout, output to LOG
+    local log=$1; shift
+    timeout -k 30 "${BATS_TIMEOUT:-1200}" "$@" </dev/null >"$log" 2>&1 &
+    TPID=$!
+    wait "$TPID"
+    local rc=$?
+    TPID=
+    return $rc
+}
+
 # Run one bats file, count its TAP results.
 run_bats() {   # run_bats LABEL FILE
     local label=$1 f=$2 log rc p=0 n=0 s=0 planned ran
     log=$LOGDIR/$label-$(basename "$f" .bats).tap
     echo "== $label: $f"
-    timeout -k 30 "${BATS_TIMEOUT:-1200}" bats --tap "$f" </dev/null >"$log" 2>&1
+    limited "$log" bats --tap "$f"
     rc=$?
     # Show results, plus the diagnostics of failed tests only.
     awk '/^not ok /{show=1; print; next} /^ok /{show=0; print; next} /^#/{if (show) print; next} {print}' "$log"
@@ -83,7 +100,7 @@ run_bats() {   # run_bats LABEL FILE
 run_prog() {   # run_prog LABEL FILE
     local label=$1 f=$2 log rc
     log=$LOGDIR/$label-$(basename "$f").log
-    timeout -k 30 "${BATS_TIMEOUT:-1200}" "$f" </dev/null >"$log" 2>&1
+    limited "$log" "$f"
     rc=$?
     case $rc in
         0)  echo "ok $f"; PASS=$((PASS + 1)); SUMMARY+=("$(printf '%-6s %-40s passed' "$label" "$f")") ;;
