@@ -123,6 +123,9 @@ int main(int argc, char **argv)
 	}
 	fs->se = se;
 
+	/* A shell starts background jobs with SIGINT ignored, and libfuse
+	 * leaves ignored signals alone: SIGINT must unmount all the same. */
+	signal(SIGINT, SIG_DFL);
 	if (fuse_set_signal_handlers(se) != 0) {
 		ovl_err("cannot set signal handlers");
 		goto out_session;
