@@ -69,6 +69,9 @@ gen_layers() {
 	echo xf1 >"$l1/xf1"
 	setfattr -n user.x -v lower1 "$l1/xf1"
 	setfattr -n user.dirattr -v yes "$l1/d"
+
+	# fixed times, so that tracked mtimes of untouched entries compare equal
+	find "$l1" "$l2" -exec touch -h -d '2000-01-01 00:00:00' {} +
 }
 
 # manifest DIR KIND [MTIME_LIST]: normalised listing of DIR.
@@ -155,6 +158,7 @@ op() {
 	out="$("$@" 2>&1)"
 	rc=$?
 	out="${out//$OPS_MNT/MNT}"
+	out="${out//${OPS_MNT#/}/MNT}"
 	cmd="${cmd//$OPS_MNT/MNT}"
 	printf '%s -> rc=%d %s\n' "$cmd" "$rc" "$out" >>"$OPS_LOG"
 	return 0
