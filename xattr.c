@@ -428,7 +428,20 @@ void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 	ovl_debug("removexattr ino=%" PRIu64 " name=%s", (uint64_t)ino, name);
 	n = xattr_node(req, fs, ino);
-	if (!n || !prepare_write(req, fs, n, name, &fd))
+	if (!n)
+		return;
+	/* Removing what is not there fails without a copy-up, as overlayfs. */
+	if (fs->has_upper && !ovl_node_is_upper(fs, n) && !name_refused(fs, name) &&
+	    ovl_open_node(fs, n, O_PATH | O_NOFOLLOW, &fd) == 0) {
+		proc_path(path, fd);
+		err = getxattr(path, name, NULL, 0) < 0 ? errno : 0;
+		close(fd);
+		if (err) {
+			fuse_reply_err(req, err);
+			return;
+		}
+	}
+	if (!prepare_write(req, fs, n, name, &fd))
 		return;
 	proc_path(path, fd);
 	if (removexattr(path, name) < 0)

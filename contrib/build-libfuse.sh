@@ -72,7 +72,8 @@ if ! dpkg --compare-versions "$UPSTREAM" ge "$FUSE_MIN"; then
     echo "build-libfuse: newest fuse3 source on $MIRROR is $VER (< $FUSE_MIN)" >&2
     exit 1
 fi
-(cd "$WORK/src" && apt-get "${APT[@]}" source --download-only "fuse3=$VER" >/dev/null 2>&1)
+(cd "$WORK/src" && apt-get "${APT[@]}" source --download-only "fuse3=$VER" >"$WORK/source.log" 2>&1) ||
+    { cat "$WORK/source.log" >&2; exit 1; }
 # dpkg-source applies Debian's patches; the .dsc checksums were verified by apt.
 # (gpgv may say "No public key": debian-keyring is not needed for that reason.)
 dpkg-source -q -x "$WORK"/src/fuse3_*.dsc "$WORK/src/fuse3" >"$WORK/dpkg-source.log" 2>&1 ||

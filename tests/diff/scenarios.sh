@@ -1,0 +1,128 @@
+# shellcheck shell=bash
+# Scenarios of the differential test.  Each scn_NAME gets the merged mount
+# directory as $1 and works only through it; every command goes through `op`
+# so that its exit status and messages are compared too.  Layers: see
+# gen_layers in lib.sh.  $OVLTOOL is the syscall helper.
+
+# --- creating ------------------------------------------------------------
+scn_create_file() { op sh -c "echo new > '$1/newfile'"; op cat "$1/newfile"; }
+scn_create_in_lower_dir() { op sh -c "echo n > '$1/d/newfile'"; op ls "$1/d"; }
+scn_create_in_deep_lower_dir() { op sh -c "echo n > '$1/deep/a/b/c/new'"; op ls -R "$1/deep"; }
+scn_create_excl_existing() { op "$OVLTOOL" openflags "$1/f_lower2" wronly creat excl; }
+scn_create_over_whiteout() { op sh -c "echo back > '$1/wh_target'"; op cat "$1/wh_target"; }
+scn_mkdir_over_whiteout() { op mkdir "$1/whd"; op ls -A "$1/whd"; op sh -c "echo z > '$1/whd/z'"; }
+scn_mkdir_p_deep_under_lower() { op mkdir -p "$1/deep/a/b/c/d/e/f"; op ls -R "$1/deep"; }
+scn_mkdir_existing() { op mkdir "$1/d"; }
+scn_mkdir_mode() { op mkdir -m 0701 "$1/m701"; op stat -c %a "$1/m701"; }
+
+# --- writing -------------------------------------------------------------
+scn_overwrite_lower() { op sh -c "echo over > '$1/f_lower2'"; op cat "$1/f_lower2"; }
+scn_overwrite_shadowed() { op sh -c "echo over > '$1/f_both'"; op cat "$1/f_both"; }
+scn_append_lower() { op sh -c "echo more >> '$1/f_lower1'"; op cat "$1/f_lower1"; }
+scn_partial_write_lower() { op sh -c "printf XY | dd of='$1/d/a' bs=1 seek=0 conv=notrunc status=none"; op cat "$1/d/a"; }
+scn_truncate_lower_shrink() { op truncate -s 2 "$1/f_lower2"; op cat "$1/f_lower2"; }
+scn_truncate_lower_grow() { op truncate -s 10000 "$1/f_both"; op stat -c %s "$1/f_both"; }
+scn_truncate_zero_via_open() { op sh -c ": > '$1/owned'"; op stat -c '%s %a %u' "$1/owned"; }
+scn_write_hardlinked_lower() { op sh -c "echo changed >> '$1/hl1'"; op cat "$1/hl1"; op cat "$1/hl2"; }
+scn_sparse_copy_up() { op sh -c "echo tail >> '$1/sparse'"; op stat -c %s "$1/sparse"; }
+scn_sparse_punch_like() { op truncate -s 1M "$1/sparse"; op stat -c %s "$1/sparse"; }
+scn_write_noperm_as_root() { op sh -c "echo w >> '$1/noperm'"; op cat "$1/noperm"; }
+scn_fallocate_new() { op "$OVLTOOL" fallocate "$1/fa" 0 65536; op stat -c %s "$1/fa"; }
+scn_copy_file_range() { op "$OVLTOOL" cfr "$1/f_lower2" "$1/cfr_copy"; op cat "$1/cfr_copy"; }
+
+# --- metadata ------------------------------------------------------------
+scn_chmod_lower() { op chmod 0600 "$1/f_lower2"; op stat -c %a "$1/f_lower2"; }
+scn_chmod_lower_dir() { op chmod 0700 "$1/d"; op stat -c %a "$1/d"; }
+scn_chmod_setuid() { op chmod 0755 "$1/suid"; op chmod u+s "$1/f_lower1"; op stat -c %a "$1/suid" "$1/f_lower1"; }
+scn_chmod_setgid_dir() { op chmod 2775 "$1/d"; op mkdir "$1/d/sgdir"; op stat -c %a "$1/d/sgdir"; }
+scn_chown_lower() { op chown 1234:5678 "$1/f_lower2"; op stat -c %u:%g "$1/f_lower2"; }
+scn_chown_clears_suid() { op chown 0:1000 "$1/suid"; op stat -c %a "$1/suid"; }
+scn_chown_symlink_nofollow() { op chown -h 77:88 "$1/sym"; op stat -c %u:%g "$1/sym" "$1/f_lower2"; }
+scn_chown_lower_dir_deep() { op chown 42:42 "$1/deep/a/b"; op stat -c %u:%g "$1/deep/a/b" "$1/deep/a"; }
+scn_utimes_lower() {
+	op touch -d '2003-04-05 06:07:08' "$1/f_lower2"
+	track_mtime "$1/f_lower2"
+}
+scn_utimes_dir() {
+	op touch -m -d '2004-01-01 00:00:00' "$1/d"
+	track_mtime "$1/d"
+}
+scn_utimes_symlink() {
+	op touch -h -d '2005-01-01 00:00:00' "$1/sym"
+	track_mtime "$1/sym"
+	track_mtime "$1/f_lower2"
+}
+scn_xattr_set_lower() { op setfattr -n user.new -v val "$1/f_lower2"; op getfattr -n user.new "$1/f_lower2"; }
+scn_xattr_remove_lower() { op setfattr -x user.a "$1/xf"; op getfattr -d "$1/xf"; }
+scn_xattr_replace_lower() { op setfattr -n user.b -v changed "$1/xf"; op getfattr -d "$1/xf"; }
+scn_xattr_remove_missing() { op setfattr -x user.missing "$1/xf1"; }
+scn_xattr_on_lower_dir() { op setfattr -n user.dx -v 1 "$1/deep/a"; op getfattr -d "$1/deep/a"; }
+scn_xattr_get_lower1() { op getfattr -d "$1/xf1"; op getfattr -d "$1/d"; }
+scn_capability_copy_up() { op setfattr -n user.t -v 1 "$1/capf"; op getcap "$1/capf"; }
+scn_capability_cleared_by_write() { op sh -c "echo w >> '$1/capf'"; op getcap "$1/capf"; }
+
+# --- removing ------------------------------------------------------------
+scn_unlink_lower2_file() { op rm "$1/f_lower2"; op ls "$1"; }
+scn_unlink_lower1_file() { op rm "$1/f_lower1"; op ls "$1"; }
+scn_unlink_shadowed() { op rm "$1/f_both"; op cat "$1/f_both"; }
+scn_unlink_upper_file() { op sh -c "echo u > '$1/up'"; op rm "$1/up"; op ls "$1"; }
+scn_unlink_copied_up() { op chmod 600 "$1/f_lower2"; op rm "$1/f_lower2"; }
+scn_unlink_hardlink_one() { op rm "$1/hl1"; op cat "$1/hl2"; op stat -c %h "$1/hl2"; }
+scn_unlink_symlink_lower() { op rm "$1/sym"; op cat "$1/f_lower2"; }
+scn_unlink_fifo_lower() { op rm "$1/fifo2"; }
+scn_unlink_missing() { op rm "$1/nothing"; op rm "$1/wh_target"; }
+scn_rmdir_lower_nonempty() { op rmdir "$1/d"; }
+scn_rm_r_lower_dir() { op rm -r "$1/d"; op ls "$1"; }
+scn_rm_r_merged_dir() { op rm -r "$1/md"; op ls "$1"; }
+scn_rmdir_empty_lower() { op rmdir "$1/emptyd"; op ls "$1"; }
+scn_rmdir_recreate() { op rm -r "$1/d"; op mkdir "$1/d"; op ls -A "$1/d"; op sh -c "echo n > '$1/d/n'"; }
+scn_rmdir_recreate_merged() { op rm -r "$1/md"; op mkdir "$1/md"; op ls -A "$1/md"; }
+scn_rm_opaque_dir() { op rm -r "$1/od"; op mkdir "$1/od"; op ls -A "$1/od"; }
+scn_rm_lower_file_in_opaque() { op rm "$1/od/visible"; op ls -A "$1/od"; }
+scn_rmdir_upper_only() { op mkdir "$1/tmpd"; op rmdir "$1/tmpd"; op ls "$1"; }
+
+# --- renaming ------------------------------------------------------------
+scn_rename_lower_file_new() { op mv "$1/f_lower2" "$1/renamed"; op cat "$1/renamed"; }
+scn_rename_lower_over_lower() { op mv "$1/f_lower2" "$1/f_lower1"; op cat "$1/f_lower1"; }
+scn_rename_upper_over_lower() { op sh -c "echo u > '$1/up'"; op mv "$1/up" "$1/f_both"; op cat "$1/f_both"; }
+scn_rename_over_whiteout() { op mv "$1/f_lower2" "$1/wh_target"; op cat "$1/wh_target"; }
+scn_rename_into_lower_dir() { op mv "$1/f_lower1" "$1/d/moved"; op ls "$1/d"; }
+scn_rename_out_of_lower_dir() { op mv "$1/d/a" "$1/a_moved"; op ls "$1/d"; }
+scn_rename_back_and_forth() { op mv "$1/d/a" "$1/d/z"; op mv "$1/d/z" "$1/d/a"; op cat "$1/d/a"; }
+scn_rename_lower_dir_syscall() { op "$OVLTOOL" rename2 none "$1/rd" "$1/rd_new"; op ls "$1"; }
+scn_rename_lower_dir_over_dir() { op "$OVLTOOL" rename2 none "$1/rd2" "$1/emptyd"; }
+scn_rename_upper_dir() { op mkdir -p "$1/ud/x"; op "$OVLTOOL" rename2 none "$1/ud" "$1/ud2"; op ls -R "$1/ud2"; }
+scn_rename_upper_dir_over_empty_lower() { op mkdir -p "$1/ud/x"; op "$OVLTOOL" rename2 none "$1/ud" "$1/emptyd"; op ls -A "$1/emptyd"; }
+scn_rename_noreplace() { op "$OVLTOOL" rename2 noreplace "$1/f_lower2" "$1/f_lower1"; op "$OVLTOOL" rename2 noreplace "$1/f_lower2" "$1/nr"; }
+scn_rename_noreplace_whiteout() { op "$OVLTOOL" rename2 noreplace "$1/f_lower2" "$1/wh_target"; op cat "$1/wh_target"; }
+scn_rename_exchange_files() { op "$OVLTOOL" rename2 exchange "$1/f_lower1" "$1/f_lower2"; op cat "$1/f_lower1" "$1/f_lower2"; }
+scn_rename_symlink() { op mv "$1/sym" "$1/sym2"; op readlink "$1/sym2"; }
+scn_rename_file_to_itself() { op "$OVLTOOL" rename2 none "$1/f_lower2" "$1/f_lower2"; }
+scn_rename_hardlink_pair() { op mv "$1/hl1" "$1/hl2"; op cat "$1/hl2"; }
+
+# --- links and special files --------------------------------------------
+scn_symlink_create() { op ln -s d/a "$1/newsym"; op cat "$1/newsym"; op readlink "$1/newsym"; }
+scn_symlink_over_whiteout() { op ln -s target "$1/wh_target"; op readlink "$1/wh_target"; }
+scn_hardlink_lower_file() { op ln "$1/f_lower2" "$1/f_lower2_link"; op stat -c %h "$1/f_lower2" "$1/f_lower2_link"; }
+scn_hardlink_then_write() { op ln "$1/f_lower1" "$1/l1link"; op sh -c "echo w >> '$1/l1link'"; op cat "$1/f_lower1"; }
+scn_hardlink_upper() { op sh -c "echo u > '$1/up'"; op ln "$1/up" "$1/up2"; op stat -c %h "$1/up"; }
+scn_hardlink_to_existing() { op ln "$1/f_lower1" "$1/f_lower2"; }
+scn_mknod_fifo() { op mkfifo "$1/fifo"; op mkfifo "$1/d/fifo"; }
+scn_mknod_chardev() { op mknod "$1/null2" c 1 3; op mknod "$1/d/zero2" c 1 5; }
+scn_mknod_over_whiteout() { op mkfifo "$1/wh_target"; op stat -c %F "$1/wh_target"; }
+
+# --- reading (merged view only, nothing changes) ------------------------
+scn_read_everything() { op cat "$1/f_both" "$1/d/sub/deep" "$1/od/visible" "$1/sym" "$1/dsym/c"; op ls -A "$1/od" "$1/d" "$1/dsym/"; }
+scn_read_missing() { op cat "$1/wh_target" "$1/whd/x" "$1/od/hidden"; }
+scn_exec_lower() { op "$1/exe"; }
+scn_find_tree() { op find "$1" -name '*' -type f -newer "$1/nonexistent"; op sh -c "cd '$1' && find . | sort"; }
+scn_seek_data_sparse() { op "$OVLTOOL" seek "$1/sparse" data 0; op "$OVLTOOL" seek "$1/sparse" data $((3 * 1048576 + 1)); }
+
+# --- combinations --------------------------------------------------------
+scn_delete_recreate_dir_file() { op rm "$1/f_lower2"; op mkdir "$1/f_lower2"; op ls -A "$1/f_lower2"; }
+scn_replace_dir_with_file() { op rm -r "$1/d"; op sh -c "echo f > '$1/d'"; op cat "$1/d"; }
+scn_copy_tree_into_lower_dir() { op cp -a "$1/deep" "$1/d/deepcopy"; op ls -R "$1/d/deepcopy"; }
+scn_move_tree_with_fallback() { op mv "$1/rd" "$1/d/rd"; op ls -R "$1/d/rd"; }
+scn_many_files_in_lower_dir() { op sh -c "for i in \$(seq 1 50); do echo \$i > '$1/d/n'\$i; done"; op sh -c "ls '$1/d' | wc -l"; }
+scn_chmod_then_unlink_dir_content() { op chmod 0700 "$1/d/sub"; op rm "$1/d/sub/deep"; op rmdir "$1/d/sub"; op ls "$1/d"; }
+scn_whiteout_then_rename_over() { op rm "$1/f_lower1"; op mv "$1/f_lower2" "$1/f_lower1"; op ls "$1"; }
