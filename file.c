@@ -23,6 +23,7 @@ struct ovl_file *ovl_file_new(int fd, int layer, int flags)
 		f->layer = layer;
 		f->flags = flags;
 		f->stale_fd = -1;
+		ovl_list_init(&f->link);
 		pthread_mutex_init(&f->lock, NULL);
 	}
 	return f;
@@ -100,10 +101,13 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
 	f->node = n;
 	atomic_fetch_add(&n->opens, 1);
+	ovl_handle_track(fs, &f->link);
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = !fs->cfg->writeback;
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		ovl_handle_untrack(fs, &f->link);
 		ovl_file_free(f);
+	}
 }
 
 void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -137,9 +141,12 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	f->node = ovl_node_get(fs, e.ino);
 	if (f->node)
 		atomic_fetch_add(&f->node->opens, 1);
+	ovl_handle_track(fs, &f->link);
 	fi->fh = (uintptr_t)f;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		ovl_handle_untrack(fs, &f->link);
 		ovl_file_free(f);
+	}
 }
 
 void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -199,6 +206,7 @@ void ovl_file_free(struct ovl_file *f)
 void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	ovl_debug("release ino=%lu", (unsigned long)ino);
+	ovl_handle_untrack(ovl_fs(req), &file_of(fi)->link);
 	ovl_file_free(file_of(fi));
 	fuse_reply_err(req, 0);
 }
@@ -261,4 +269,32 @@ void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fus
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_lseek(req, res);
+}
+
+void ovl_handle_track(struct ovl_fs *fs, struct ovl_list *link)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	ovl_list_add(&fs->open_files, link);
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+void ovl_handle_untrack(struct ovl_fs *fs, struct ovl_list *link)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	ovl_list_del(link);
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+void ovl_handles_free_all(struct ovl_fs *fs)
+{
+	while (fs->open_files.next != &fs->open_files) {
+		struct ovl_list *l = fs->open_files.next;
+		ovl_list_del(l);
+		ovl_file_free(ovl_container_of(l, struct ovl_file, link));
+	}
+	while (fs->open_dirs.next != &fs->open_dirs) {
+		struct ovl_list *l = fs->open_dirs.next;
+		ovl_list_del(l);
+		ovl_dir_handle_free(l);
+	}
 }

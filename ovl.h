@@ -30,6 +30,7 @@
 
 #include "options.h"
 #include "utils/fsutil.h"
+#include "utils/list.h"
 #include "utils/log.h"
 
 struct ovl_ds;
@@ -111,6 +112,11 @@ struct ovl_fs {
 	int max_cached_fds;
 
 	struct ovl_stats stats;
+	/* Open file and directory handles: the kernel sends no release for
+	 * them when the connection goes away, so unmount frees what is left. */
+	pthread_mutex_t handles_lock;
+	struct ovl_list open_files;
+	struct ovl_list open_dirs;
 	struct fuse_session *se;
 	double timeout;
 };
@@ -239,6 +245,7 @@ struct ovl_file {
 	int flags;
 	int stale_fd;   /* the lower fd replaced after a copy-up, closed at release */
 	struct ovl_node *node; /* alive while open: the kernel holds the inode */
+	struct ovl_list link;  /* in fs->open_files */
 	pthread_mutex_t lock;
 };
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -258,6 +265,10 @@ void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
 struct ovl_file *ovl_file_new(int fd, int layer, int flags);
 void ovl_file_free(struct ovl_file *f);
+void ovl_handle_track(struct ovl_fs *fs, struct ovl_list *link);
+void ovl_handle_untrack(struct ovl_fs *fs, struct ovl_list *link);
+void ovl_handles_free_all(struct ovl_fs *fs);
+void ovl_dir_handle_free(struct ovl_list *link);
 int ovl_file_fd(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f);
 
 /* inode.c */

@@ -27,6 +27,7 @@ struct dir_entry {
 };
 
 struct dir_handle {
+	struct ovl_list link; /* in fs->open_dirs */
 	pthread_mutex_t lock;
 	struct dir_entry *ents;
 	size_t n, cap;
@@ -240,11 +241,14 @@ void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_lock(&fs->handles_lock);
+	ovl_list_add(&fs->open_dirs, &h->link);
+	pthread_mutex_unlock(&fs->handles_lock);
 	fi->fh = (uintptr_t)h;
 	fi->cache_readdir = 0;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
-		pthread_mutex_destroy(&h->lock);
-		free(h);
+		ovl_handle_untrack(fs, &h->link);
+		ovl_dir_handle_free(&h->link);
 	}
 }
 
@@ -333,16 +337,24 @@ void ovl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	do_readdir(req, ino, size, off, fi, true);
 }
 
-void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+void ovl_dir_handle_free(struct ovl_list *link)
 {
-	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct dir_handle *h = ovl_container_of(link, struct dir_handle, link);
 
-	ovl_debug("releasedir ino=%lu", (unsigned long)ino);
 	clear_entries(h);
 	free(h->ents);
 	free(h->set);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+
+	ovl_debug("releasedir ino=%lu", (unsigned long)ino);
+	ovl_handle_untrack(ovl_fs(req), &h->link);
+	ovl_dir_handle_free(&h->link);
 	fuse_reply_err(req, 0);
 }
 

@@ -228,6 +228,9 @@ int ovl_fs_new(struct ovl_config *cfg, struct ovl_fs **out)
 	fs->euid = geteuid();
 	fs->egid = getegid();
 	fs->timeout = cfg->timeout;
+	pthread_mutex_init(&fs->handles_lock, NULL);
+	ovl_list_init(&fs->open_files);
+	ovl_list_init(&fs->open_dirs);
 	fs->has_upper = cfg->upperdir != NULL;
 	fs->nlayers = (int)cfg->nlowerdirs + fs->has_upper;
 	fs->layers = calloc((size_t)fs->nlayers, sizeof(*fs->layers));
@@ -286,6 +289,8 @@ void ovl_fs_free(struct ovl_fs *fs)
 {
 	if (!fs)
 		return;
+	ovl_handles_free_all(fs);
+	pthread_mutex_destroy(&fs->handles_lock);
 	if (fs->hash)
 		ovl_nodes_destroy(fs);
 	for (int i = 0; fs->layers && i < fs->nlayers; i++) {
