@@ -235,16 +235,3 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *n, bool with_data)
 		ovl_debug("copy-up of node %lu failed: %s", (unsigned long)n->id, strerror(-ret));
 	return ret;
 }
-
-int ovl_copy_up_parent(struct ovl_fs *fs, struct ovl_node *n)
-{
-	struct ovl_node *parent;
-	char name[NAME_MAX + 1];
-	int ret = ovl_node_name(fs, n, &parent, name);
-
-	if (ret < 0 || !parent)
-		return ret;
-	ret = ovl_copy_up(fs, parent, false);
-	ovl_node_unpin(fs, parent);
-	return ret;
-}

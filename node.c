@@ -422,32 +422,6 @@ int ovl_node_name(struct ovl_fs *fs, struct ovl_node *n, struct ovl_node **paren
 	return ret;
 }
 
-char *ovl_node_path(struct ovl_fs *fs, struct ovl_node *n)
-{
-	size_t len = 1;
-	char *path, *p;
-	struct ovl_node *i;
-
-	pthread_rwlock_rdlock(&fs->tree_lock);
-	for (i = n; i->parent; i = i->parent)
-		len += strlen(i->name) + 1;
-	path = malloc(len);
-	if (path) {
-		p = path + len - 1;
-		*p = '\0';
-		for (i = n; i->parent; i = i->parent) {
-			size_t l = strlen(i->name);
-			p -= l;
-			memcpy(p, i->name, l);
-			*--p = '/';
-		}
-		if (p > path) /* the root itself */
-			strcpy(path, "/");
-	}
-	pthread_rwlock_unlock(&fs->tree_lock);
-	return path;
-}
-
 bool ovl_dir_in_layer(const struct ovl_node *dir, int layer)
 {
 	return dir->dirfds && atomic_load(&dir->dirfds[layer]) != OVL_FD_ABSENT;

@@ -41,7 +41,6 @@ struct ovl_layer {
 	char *path;
 	dev_t dev;               /* st_dev of the root */
 	unsigned int fsid;       /* index of the layer's filesystem, for xino */
-	bool upper;
 	const struct ovl_ds *ds; /* data source that reads it (plugins/) */
 };
 
@@ -89,11 +88,9 @@ struct ovl_fs {
 	int nlayers;
 	bool has_upper;
 	int workfd;               /* workdir/work: copy-up and whiteout staging */
-	char *workpath;
 
 	bool char_whiteouts;      /* mknod of 0/0 works in the upper */
 	const char *opaque_xattr; /* xattr written to mark opaque, NULL: .wh..wh..opq */
-	bool upper_xattrs;        /* the upper supports user xattrs */
 	unsigned int xino_bits;   /* high bits holding the fsid, 0 = single fs */
 	uid_t euid;
 	gid_t egid;
@@ -165,7 +162,6 @@ void ovl_node_move(struct ovl_fs *fs, struct ovl_node *n, struct ovl_node *newpa
 		   const char *newname);
 int ovl_node_name(struct ovl_fs *fs, struct ovl_node *n, struct ovl_node **parent,
 		  char name[NAME_MAX + 1]);
-char *ovl_node_path(struct ovl_fs *fs, struct ovl_node *n);
 void ovl_node_pin(struct ovl_fs *fs, struct ovl_node *n);
 /* one more kernel reference, as a reply naming n again gives it */
 void ovl_node_ref(struct ovl_fs *fs, struct ovl_node *n);
@@ -213,7 +209,6 @@ int ovl_work_tmpname(struct ovl_fs *fs, char name[NAME_MAX + 1]);
 
 /* copyup.c */
 int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *n, bool with_data);
-int ovl_copy_up_parent(struct ovl_fs *fs, struct ovl_node *n);
 
 /* readdir.c */
 void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

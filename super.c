@@ -151,7 +151,6 @@ static void probe_upper(struct ovl_fs *fs)
 				break;
 			}
 		}
-		fs->upper_xattrs = fsetxattr(fd, "user.fuseoverlayfs.probe", "", 0, 0) == 0;
 		close(fd);
 	}
 	unlinkat(fs->workfd, name, AT_REMOVEDIR);
@@ -241,7 +240,6 @@ int ovl_fs_new(struct ovl_config *cfg, struct ovl_fs **out)
 		fs->layers[i].ds = &ovl_ds_direct;
 	}
 	if (fs->has_upper) {
-		fs->layers[0].upper = true;
 		ret = open_layer(fs, &fs->layers[0], cfg->upperdir, "upperdir");
 		if (ret < 0)
 			goto fail;
@@ -301,6 +299,5 @@ void ovl_fs_free(struct ovl_fs *fs)
 	free(fs->layers);
 	if (fs->workfd >= 0)
 		close(fs->workfd);
-	free(fs->workpath);
 	free(fs);
 }

@@ -93,11 +93,6 @@ static bool name_refused(const struct ovl_fs *fs, const char *name)
 	return ovl_xattr_is_internal(name) || (fs->cfg->noacl && is_acl_name(name));
 }
 
-static void proc_path(char buf[32], int fd)
-{
-	snprintf(buf, 32, "/proc/self/fd/%d", fd);
-}
-
 /*
  * The whole name list of path into a malloc'd buffer (*out, NULL when
  * empty).  Returns its length or -errno.
@@ -184,14 +179,15 @@ static bool is_reg_or_dir(int fd)
 
 int ovl_copy_xattrs(struct ovl_fs *fs, int srcfd, int dstfd)
 {
-	char src[32], dst[32];
+	struct ovl_procpath src_buf, dst_buf;
+	const char *src, *dst;
 	char *names;
 	ssize_t len;
 	int ret = 0;
 
 	(void)fs;
-	proc_path(src, srcfd);
-	proc_path(dst, dstfd);
+	src = ovl_procpath(&src_buf, srcfd);
+	dst = ovl_procpath(&dst_buf, dstfd);
 
 	len = list_all(src, &names);
 	if (len == -EOPNOTSUPP)
@@ -280,7 +276,8 @@ void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct ovl_fs *fs = ovl_fs(req);
 	struct ovl_node *n;
-	char path[32];
+	struct ovl_procpath path_buf;
+	const char *path;
 	char *names;
 	ssize_t len;
 	size_t out = 0;
@@ -295,7 +292,7 @@ void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, -err);
 		return;
 	}
-	proc_path(path, fd);
+	path = ovl_procpath(&path_buf, fd);
 	/* Always the whole list: filtering may make it fit where the raw
 	 * one would not, so the raw size says nothing about the answer. */
 	len = list_all(path, &names);
@@ -329,7 +326,8 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct ovl_fs *fs = ovl_fs(req);
 	struct ovl_node *n;
-	char path[32];
+	struct ovl_procpath path_buf;
+	const char *path;
 	char *buf = NULL;
 	ssize_t got;
 	int fd, err;
@@ -354,7 +352,7 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		fuse_reply_err(req, -err);
 		return;
 	}
-	proc_path(path, fd);
+	path = ovl_procpath(&path_buf, fd);
 	got = getxattr(path, name, buf, size);
 	err = errno;
 	close(fd);
@@ -402,7 +400,8 @@ void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 {
 	struct ovl_fs *fs = ovl_fs(req);
 	struct ovl_node *n;
-	char path[32];
+	struct ovl_procpath path_buf;
+	const char *path;
 	int fd, err = 0;
 
 	ovl_debug("setxattr ino=%" PRIu64 " name=%s size=%zu flags=%d", (uint64_t)ino, name,
@@ -410,7 +409,7 @@ void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	n = xattr_node(req, fs, ino);
 	if (!n || !prepare_write(req, fs, n, name, &fd))
 		return;
-	proc_path(path, fd);
+	path = ovl_procpath(&path_buf, fd);
 	/* XATTR_CREATE / XATTR_REPLACE mean the same on the upper copy: it
 	 * carries every xattr of the object since copy-up. */
 	if (setxattr(path, name, value, size, flags) < 0)
@@ -423,7 +422,8 @@ void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct ovl_fs *fs = ovl_fs(req);
 	struct ovl_node *n;
-	char path[32];
+	struct ovl_procpath path_buf;
+	const char *path;
 	int fd, err = 0;
 
 	ovl_debug("removexattr ino=%" PRIu64 " name=%s", (uint64_t)ino, name);
@@ -433,7 +433,7 @@ void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	/* Removing what is not there fails without a copy-up, as overlayfs. */
 	if (fs->has_upper && !ovl_node_is_upper(fs, n) && !name_refused(fs, name) &&
 	    ovl_open_node(fs, n, O_PATH | O_NOFOLLOW, &fd) == 0) {
-		proc_path(path, fd);
+		path = ovl_procpath(&path_buf, fd);
 		err = getxattr(path, name, NULL, 0) < 0 ? errno : 0;
 		close(fd);
 		if (err) {
@@ -443,7 +443,7 @@ void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	}
 	if (!prepare_write(req, fs, n, name, &fd))
 		return;
-	proc_path(path, fd);
+	path = ovl_procpath(&path_buf, fd);
 	if (removexattr(path, name) < 0)
 		err = errno;
 	close(fd);
