@@ -106,7 +106,11 @@ run_prog() {   # run_prog LABEL FILE
         0)  echo "ok $f"; PASS=$((PASS + 1)); SUMMARY+=("$(printf '%-6s %-40s passed' "$label" "$f")") ;;
         77) echo "ok $f # skip $(tail -n1 "$log")"; SKIP=$((SKIP + 1))
             SUMMARY+=("$(printf '%-6s %-40s skipped' "$label" "$f")") ;;
-        *)  echo "not ok $f (exit $rc)"; tail -n 40 "$log" | sed 's/^/# /'; FAIL=$((FAIL + 1))
+        # What failed comes first (CI shows the lines next to "not ok"),
+        # then the end of the log, where a crash or a timeout shows.
+        *)  echo "not ok $f (exit $rc)"
+            { grep -v '^ok ' "$log" | head -n 80; echo "-- end of log:"; tail -n 5 "$log"; } | sed 's/^/# /'
+            FAIL=$((FAIL + 1))
             SUMMARY+=("$(printf '%-6s %-40s FAILED (exit %d)' "$label" "$f" "$rc")") ;;
     esac
 }
