@@ -63,12 +63,38 @@ static bool wants_write(int flags)
 static int real_open_flags(struct ovl_fs *fs, int flags)
 {
 	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
-	if (fs->cfg->writeback) {
+	if (fs->writeback) {
 		if ((flags & O_ACCMODE) == O_WRONLY)
 			flags = (flags & ~O_ACCMODE) | O_RDWR;
 		flags &= ~O_APPEND;
 	}
 	return flags;
+}
+
+/* Account a new open file handle, choose how the kernel does its I/O and
+ * answer; e: the entry, for create. */
+static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
+		       struct fuse_file_info *fi, const struct fuse_entry_param *e)
+{
+	int ret;
+
+	atomic_fetch_add(&f->node->opens, 1);
+	ret = ovl_passthrough_open(fs, f->node, f, fi);
+	if (ret < 0) {
+		atomic_fetch_sub(&f->node->opens, 1);
+		f->node = NULL;
+		ovl_file_free(fs, f, false);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
+	ovl_handle_track(fs, &f->link);
+	fi->fh = (uintptr_t)f;
+	ret = e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi);
+	if (ret == -ENOENT) {   /* the opener is gone: no release will come */
+		ovl_handle_untrack(fs, &f->link);
+		ovl_file_free(fs, f, true);
+	}
 }
 
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -84,8 +110,11 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (wants_write(flags))
-		ret = ovl_copy_up(fs, n, !(flags & O_TRUNC));
+	if (wants_write(flags)) {
+		ret = ovl_passthrough_may_write(n);
+		if (ret == 0)
+			ret = ovl_copy_up(fs, n, !(flags & O_TRUNC));
+	}
 	if (ret == 0)
 		ret = ovl_open_node(fs, n, flags, &fd);
 	if (ret < 0) {
@@ -98,16 +127,10 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
 	f->node = n;
-	atomic_fetch_add(&n->opens, 1);
-	ovl_handle_track(fs, &f->link);
-	fi->fh = (uintptr_t)f;
-	fi->keep_cache = !fs->cfg->writeback;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		ovl_handle_untrack(fs, &f->link);
-		ovl_file_free(f);
-	}
+	if ((flags & O_TRUNC) && ovl_fi_kill_suidgid(fi))
+		ovl_kill_suidgid(req, n);
+	reply_open(req, fs, f, fi, NULL);
 }
 
 void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -118,6 +141,7 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	struct fuse_entry_param e;
 	struct ovl_file *f;
 	int fd = -1, ret;
+	int flags = real_open_flags(fs, fi->flags);
 
 	ovl_debug("create parent=%lu name=%s mode=0%o flags=0%o", (unsigned long)parent, name,
 		  mode, fi->flags);
@@ -125,28 +149,25 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	ret = ovl_create_object(req, p, name, (mode & 07777) | S_IFREG, 0, NULL,
-				real_open_flags(fs, fi->flags), &fd, &e);
+	ret = ovl_create_object(req, p, name, (mode & 07777) | S_IFREG, 0, NULL, flags, &fd, &e);
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	f = ovl_file_new(fd, 0, fi->flags);
+	f = ovl_file_new(fd, 0, flags);
 	if (!f) {
 		close(fd);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
+	/* the entry holds a kernel reference: the node stays while open */
 	f->node = ovl_node_get(fs, e.ino);
-	if (f->node)
-		atomic_fetch_add(&f->node->opens, 1);
-	ovl_handle_track(fs, &f->link);
-	fi->fh = (uintptr_t)f;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		ovl_handle_untrack(fs, &f->link);
-		ovl_file_free(f);
+	if (!f->node) {
+		ovl_file_free(fs, f, false);
+		fuse_reply_err(req, ESTALE);
+		return;
 	}
+	reply_open(req, fs, f, fi, &e);
 }
 
 void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -177,6 +198,8 @@ void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = file_of(fi)->fd;
 	out.buf[0].pos = off;
+	if (ovl_fi_kill_suidgid(fi))
+		ovl_kill_suidgid(req, file_of(fi)->node);
 	n = fuse_buf_copy(&out, in, 0);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -191,10 +214,12 @@ void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-void ovl_file_free(struct ovl_file *f)
+void ovl_file_free(struct ovl_fs *fs, struct ovl_file *f, bool connected)
 {
-	if (f->node)
+	if (f->node) {
+		ovl_passthrough_release(fs, f, connected);
 		atomic_fetch_sub(&f->node->opens, 1);
+	}
 	if (f->fd >= 0)
 		close(f->fd);
 	if (f->stale_fd >= 0)
@@ -207,7 +232,7 @@ void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	ovl_debug("release ino=%lu", (unsigned long)ino);
 	ovl_handle_untrack(ovl_fs(req), &file_of(fi)->link);
-	ovl_file_free(file_of(fi));
+	ovl_file_free(ovl_fs(req), file_of(fi), true);
 	fuse_reply_err(req, 0);
 }
 
@@ -290,7 +315,7 @@ void ovl_handles_free_all(struct ovl_fs *fs)
 	while (fs->open_files.next != &fs->open_files) {
 		struct ovl_list *l = fs->open_files.next;
 		ovl_list_del(l);
-		ovl_file_free(ovl_container_of(l, struct ovl_file, link));
+		ovl_file_free(fs, ovl_container_of(l, struct ovl_file, link), false);
 	}
 	while (fs->open_dirs.next != &fs->open_dirs) {
 		struct ovl_list *l = fs->open_dirs.next;

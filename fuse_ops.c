@@ -17,10 +17,17 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
-	if (fs->cfg->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+	ovl_passthrough_init(fs, conn);
+	/* The kernel trusts its own size and times of files it caches writes
+	 * for, which writes through a backing file would leave stale. */
+	fs->writeback = fs->cfg->writeback && !atomic_load(&fs->passthrough) &&
+			(conn->capable & FUSE_CAP_WRITEBACK_CACHE);
+	if (fs->writeback)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	else
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (fs->cfg->max_write)
+		conn->max_write = fs->cfg->max_write;
 	if (!fs->cfg->noacl && !fs->cfg->noxattrs && (conn->capable & FUSE_CAP_POSIX_ACL))
 		conn->want |= FUSE_CAP_POSIX_ACL;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)

@@ -295,6 +295,59 @@ static void setattr_removed(fuse_req_t req, struct ovl_node *n, struct ovl_file 
 	fuse_reply_attr(req, &st, fs->timeout);
 }
 
+/*
+ * With FUSE_CAP_HANDLE_KILLPRIV_V2 (passthrough.c) killing setuid/setgid is
+ * ours.  The kernel decides that the caller lacks CAP_FSETID and says so by
+ * a KILL flag (truncate, chown), fi->kill_suidgid (write, open O_TRUNC) or,
+ * for a write through a backing file, an otherwise empty SETATTR; it
+ * removes security.capability itself, through removexattr.  What goes is
+ * what the VFS takes: setuid, and setgid when group-executable or when the
+ * caller is not in the file's group.
+ */
+static bool in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+static bool kill_suidgid_mode(fuse_req_t req, struct ovl_node *n, mode_t *mode)
+{
+	struct stat st;
+	mode_t m;
+
+	if (stat_node(ovl_fs(req), n, NULL, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	m = st.st_mode & 07777 & ~(mode_t)S_ISUID;
+	if ((m & S_ISGID) && ((m & S_IXGRP) || !in_group(req, st.st_gid)))
+		m &= ~(mode_t)S_ISGID;
+	*mode = m;
+	return m != (st.st_mode & 07777);
+}
+
+void ovl_kill_suidgid(fuse_req_t req, struct ovl_node *n)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+	struct ovl_node *parent;
+	char name[NAME_MAX + 1];
+	OVL_DFD d = { .fd = -1 };
+	struct stat attr = { 0 };
+
+	if (!kill_suidgid_mode(req, n, &attr.st_mode) || !ovl_node_is_upper(fs, n) ||
+	    ovl_node_at(fs, n, 0, &d, &parent, name) < 0)
+		return;
+	if (apply_setattr(fs, d.fd, name, NULL, &attr, FUSE_SET_ATTR_MODE) < 0)
+		ovl_debug("cannot clear setuid/setgid of node %lu", (unsigned long)n->id);
+	ovl_node_unpin(fs, parent);
+}
+
 void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		 struct fuse_file_info *fi)
 {
@@ -318,7 +371,12 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		setattr_removed(req, n, f, attr, to_set);
 		return;
 	}
-	ret = ovl_copy_up(fs, n, !truncating);
+	if ((to_set == 0 || (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID))) &&
+	    !(to_set & FUSE_SET_ATTR_MODE) && kill_suidgid_mode(req, n, &attr->st_mode))
+		to_set |= FUSE_SET_ATTR_MODE;
+	ret = (to_set & FUSE_SET_ATTR_SIZE) ? ovl_passthrough_may_write(n) : 0;
+	if (ret == 0)
+		ret = ovl_copy_up(fs, n, !truncating);
 	if (ret == 0)
 		ret = ovl_node_at(fs, n, 0, &d, &parent, name);
 	if (ret == 0) {

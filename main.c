@@ -141,10 +141,15 @@ int main(int argc, char **argv)
 	 * Daemonise only once mounted: errors above reach the terminal, and
 	 * the parent's exit status tells mount(8) or podman the mount is up.
 	 */
-	if (!cfg.foreground && fuse_daemonize(0) != 0) {
-		ovl_err("cannot daemonize");
-		goto out_unmount;
+	if (!cfg.foreground) {
+		if (fuse_daemonize(0) != 0) {
+			ovl_err("cannot daemonize");
+			goto out_unmount;
+		}
+		ovl_log_to_syslog();
 	}
+	if (ovl_stats_start(fs) != 0)
+		goto out_unmount;
 
 	r = serve(se);
 	/* 0: unmounted; SIGTERM/SIGINT/SIGHUP: clean exit too */

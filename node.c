@@ -162,6 +162,7 @@ struct ovl_node *ovl_node_alloc(struct ovl_fs *fs, mode_t type, int ndirfds)
 	n->type = type & S_IFMT;
 	atomic_init(&n->orphan_fd, -1);
 	pthread_mutex_init(&n->lock, NULL);
+	pthread_mutex_init(&n->io_lock, NULL);
 	if (S_ISDIR(type)) {
 		n->dirfds = malloc(sizeof(*n->dirfds) * (size_t)ndirfds);
 		if (!n->dirfds) {
@@ -192,6 +193,7 @@ void ovl_node_free(struct ovl_fs *fs, struct ovl_node *n)
 	if (atomic_load(&n->orphan_fd) >= 0)
 		close(atomic_load(&n->orphan_fd));
 	pthread_mutex_destroy(&n->lock);
+	pthread_mutex_destroy(&n->io_lock);
 	free(n->name);
 	free(n);
 }

@@ -10,6 +10,8 @@
  *   readdir.c  merged directory listings
  *   dir.c      mkdir, mknod, symlink, link, unlink, rmdir, rename, create
  *   file.c     open files and their I/O
+ *   passthrough.c  FUSE passthrough: backing files, the lower-file policy
+ *   stats.c    counters of a live mount, dumped on SIGUSR1
  *   inode.c    attributes, id mapping, statfs, access
  *   xattr.c    extended attributes, internal names hidden
  *   fuse_ops.c the fuse_lowlevel_ops table, init and debug lines
@@ -42,6 +44,7 @@ struct ovl_layer {
 	dev_t dev;               /* st_dev of the root */
 	unsigned int fsid;       /* index of the layer's filesystem, for xino */
 	const struct ovl_ds *ds; /* data source that reads it (plugins/) */
+	atomic_bool no_passthrough; /* backing files refused here (ELOOP) */
 };
 
 /*
@@ -73,13 +76,33 @@ struct ovl_node {
 	bool opaque_upper;        /* directory: hides every lower layer */
 	atomic_int opens;         /* open files, so removal knows to keep an fd */
 	_Atomic int orphan_fd;    /* O_PATH fd kept when removed while open */
+	/* How the kernel does I/O on its opens (passthrough.c), under io_lock */
+	pthread_mutex_t io_lock;
+	int backing_id;           /* registered backing file, 0 = none */
+	bool backing_lower;       /* ... and it is a lower file */
+	uint32_t passthrough_opens;
+	uint32_t cached_opens;
 };
+
+/* Why an open was not passed through (passthrough.c) */
+enum ovl_pt_reason {
+	OVL_PT_OFF,    /* off by option, or not available at all */
+	OVL_PT_LOWER,  /* a lower file, outside the policy */
+	OVL_PT_CACHED, /* the file is open through the daemon already */
+	OVL_PT_EPERM,
+	OVL_PT_ELOOP,
+	OVL_PT_ERROR,
+	OVL_PT_NREASONS
+};
+extern const char *const ovl_pt_reason_names[OVL_PT_NREASONS];
 
 /* Counters shown by the SIGUSR1 dump; relaxed atomics. */
 struct ovl_stats {
 	atomic_ulong copyups;
 	atomic_ulong whiteouts;
 	atomic_ulong opens;
+	atomic_ulong pt_opens;
+	atomic_ulong pt_fallbacks[OVL_PT_NREASONS];
 };
 
 struct ovl_fs {
@@ -116,6 +139,9 @@ struct ovl_fs {
 	struct ovl_list open_dirs;
 	struct fuse_session *se;
 	double timeout;
+	/* negotiated at init */
+	atomic_bool passthrough;  /* backing files may be registered */
+	bool writeback;           /* the kernel caches writes */
 };
 
 static inline struct ovl_fs *ovl_fs(fuse_req_t req)
@@ -239,6 +265,7 @@ struct ovl_file {
 	int layer;      /* layer the fd was opened in */
 	int flags;
 	int stale_fd;   /* the lower fd replaced after a copy-up, closed at release */
+	bool passthrough; /* the kernel does its I/O on the node's backing */
 	struct ovl_node *node; /* alive while open: the kernel holds the inode */
 	struct ovl_list link;  /* in fs->open_files */
 	pthread_mutex_t lock;
@@ -259,12 +286,38 @@ void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			 struct fuse_file_info *fi_out, size_t len, int flags);
 void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
 struct ovl_file *ovl_file_new(int fd, int layer, int flags);
-void ovl_file_free(struct ovl_file *f);
+void ovl_file_free(struct ovl_fs *fs, struct ovl_file *f, bool connected);
 void ovl_handle_track(struct ovl_fs *fs, struct ovl_list *link);
 void ovl_handle_untrack(struct ovl_fs *fs, struct ovl_list *link);
 void ovl_handles_free_all(struct ovl_fs *fs);
 void ovl_dir_handle_free(struct ovl_list *link);
 int ovl_file_fd(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f);
+
+/* passthrough.c */
+/* Set when the kernel asks us to kill setuid/setgid (KILLPRIV_V2, which
+ * only passthrough asks for: libfuse >= 3.17) */
+static inline bool ovl_fi_kill_suidgid(const struct fuse_file_info *fi)
+{
+#ifdef HAVE_FUSE_PASSTHROUGH
+	return fi->kill_suidgid;
+#else
+	(void)fi;
+	return false;
+#endif
+}
+
+void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
+/* Choose passthrough or I/O through us for a new open f of n, fill fi. */
+int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f,
+			 struct fuse_file_info *fi);
+/* connected: false when the connection is gone (no backing to close) */
+void ovl_passthrough_release(struct ovl_fs *fs, struct ovl_file *f, bool connected);
+/* -ETXTBSY while a lower backing serves reads of n (passthrough=all) */
+int ovl_passthrough_may_write(struct ovl_node *n);
+
+/* stats.c */
+void ovl_stats_dump(struct ovl_fs *fs);
+int ovl_stats_start(struct ovl_fs *fs);
 
 /* inode.c */
 void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -279,6 +332,9 @@ gid_t ovl_gid_to_disk(struct ovl_fs *fs, gid_t presented);
 /* xattr_permissions: owner and mode from the override xattr, if any */
 void ovl_override_apply(struct ovl_fs *fs, int dirfd, const char *name, struct stat *st);
 void ovl_override_apply_fd(struct ovl_fs *fs, int fd, struct stat *st);
+/* clear setuid/setgid as a write by req's caller, who lacks CAP_FSETID,
+ * does (FUSE_CAP_HANDLE_KILLPRIV_V2) */
+void ovl_kill_suidgid(fuse_req_t req, struct ovl_node *n);
 /* chown (dirfd, name) to disk ids (-1 keeps one); 0 or -errno */
 int ovl_set_owner(struct ovl_fs *fs, int dirfd, const char *name, uid_t uid, gid_t gid);
 
