@@ -35,6 +35,15 @@
 
 #include "ovl.h"
 
+const char *const ovl_pt_reason_names[OVL_PT_NREASONS] = {
+	[OVL_PT_OFF] = "passthrough off",
+	[OVL_PT_LOWER] = "lower file",
+	[OVL_PT_CACHED] = "file open cached",
+	[OVL_PT_EPERM] = "not permitted",
+	[OVL_PT_ELOOP] = "stacked too deep",
+	[OVL_PT_ERROR] = "other error",
+};
+
 #ifdef HAVE_FUSE_PASSTHROUGH
 /*
  * The /dev/fuse ioctls (uapi linux/fuse.h, 7.40).  libfuse wraps them only
@@ -49,21 +58,12 @@ struct ovl_backing_map {
 };
 #define OVL_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct ovl_backing_map)
 #define OVL_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
-#endif
 
 /* statfs f_type of filesystems that stack on others (each adds a level) */
 #define OVERLAYFS_MAGIC 0x794c7630
 #define FUSE_MAGIC 0x65735546
 #define ECRYPTFS_MAGIC 0xf15f
 
-const char *const ovl_pt_reason_names[OVL_PT_NREASONS] = {
-	[OVL_PT_OFF] = "passthrough off",
-	[OVL_PT_LOWER] = "lower file",
-	[OVL_PT_CACHED] = "file open cached",
-	[OVL_PT_EPERM] = "not permitted",
-	[OVL_PT_ELOOP] = "stacked too deep",
-	[OVL_PT_ERROR] = "other error",
-};
 
 static bool layer_is_stacked(const struct ovl_layer *l)
 {
@@ -95,35 +95,6 @@ static int auto_stack_depth(const struct ovl_fs *fs)
 	return 1;
 }
 
-void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
-{
-#ifdef HAVE_FUSE_PASSTHROUGH
-	int depth;
-
-	if (fs->cfg->passthrough == OVL_PASSTHROUGH_OFF)
-		return;
-	if (!(conn->capable & FUSE_CAP_PASSTHROUGH)) {
-		ovl_err("passthrough: not offered by the kernel; file I/O goes through the daemon");
-		return;
-	}
-	depth = fs->cfg->max_stack_depth ? fs->cfg->max_stack_depth : auto_stack_depth(fs);
-	conn->want |= FUSE_CAP_PASSTHROUGH;
-	/* libfuse counts the levels below the backing files: it sends depth */
-	conn->max_backing_stack_depth = (uint32_t)depth - 1;
-	/* Without it the kernel asks us for security.capability before every
-	 * passthrough write; with it, killing privileges is our job (inode.c). */
-	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV_V2)
-		conn->want |= FUSE_CAP_HANDLE_KILLPRIV_V2;
-	atomic_store(&fs->passthrough, true);
-	ovl_debug("passthrough: on, max_stack_depth %d", depth);
-#else
-	(void)conn;
-	if (fs->cfg->passthrough != OVL_PASSTHROUGH_OFF)
-		ovl_err("passthrough: built without libfuse >= 3.17; file I/O goes through the daemon");
-#endif
-}
-
-#ifdef HAVE_FUSE_PASSTHROUGH
 static void count_fallback(struct ovl_fs *fs, enum ovl_pt_reason why)
 {
 	atomic_fetch_add_explicit(&fs->stats.pt_fallbacks[why], 1, memory_order_relaxed);
@@ -179,6 +150,34 @@ static enum ovl_pt_reason cannot_pass(struct ovl_fs *fs, const struct ovl_node *
 }
 #endif
 
+void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
+{
+#ifdef HAVE_FUSE_PASSTHROUGH
+	int depth;
+
+	if (fs->cfg->passthrough == OVL_PASSTHROUGH_OFF)
+		return;
+	if (!(conn->capable & FUSE_CAP_PASSTHROUGH)) {
+		ovl_err("passthrough: not offered by the kernel; file I/O goes through the daemon");
+		return;
+	}
+	depth = fs->cfg->max_stack_depth ? fs->cfg->max_stack_depth : auto_stack_depth(fs);
+	conn->want |= FUSE_CAP_PASSTHROUGH;
+	/* libfuse counts the levels below the backing files: it sends depth */
+	conn->max_backing_stack_depth = (uint32_t)depth - 1;
+	/* Without it the kernel asks us for security.capability before every
+	 * passthrough write; with it, killing privileges is our job (inode.c). */
+	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV_V2)
+		conn->want |= FUSE_CAP_HANDLE_KILLPRIV_V2;
+	atomic_store(&fs->passthrough, true);
+	ovl_debug("passthrough: on, max_stack_depth %d", depth);
+#else
+	(void)conn;
+	if (fs->cfg->passthrough != OVL_PASSTHROUGH_OFF)
+		ovl_err("passthrough: built without libfuse >= 3.17; file I/O goes through the daemon");
+#endif
+}
+
 int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f,
 			 struct fuse_file_info *fi)
 {
@@ -221,6 +220,8 @@ int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file 
 	}
 	ovl_debug("open ino=%lu -> through the daemon (%s)", (unsigned long)n->id,
 		  why == OVL_PT_NREASONS ? "registration failed" : ovl_pt_reason_names[why]);
+#else
+	(void)n;
 #endif
 	/* Lower files never change, so their pages may outlive the open; an
 	 * upper file may have been written through a backing meanwhile. */

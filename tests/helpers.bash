@@ -261,9 +261,10 @@ ovl_start() {
 }
 
 # ovl_mount [OPTION...]: mounts $LOWERDIRS (+ $UPPER/$WORK unless
-# OVL_NO_UPPER=1) on $MNT; each argument is one more -o option.
+# OVL_NO_UPPER=1) on $MNT; each argument is one more -o option, after those
+# of $OVL_EXTRA_OPTS (set by tests/run.sh for its passthrough=off pass).
 ovl_mount() {
-	local opts="lowerdir=$LOWERDIRS"
+	local opts="lowerdir=$LOWERDIRS${OVL_EXTRA_OPTS:+,$OVL_EXTRA_OPTS}"
 	if [ "${OVL_NO_UPPER:-0}" != 1 ]; then
 		opts="$opts,upperdir=$UPPER,workdir=$WORK"
 	fi

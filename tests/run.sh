@@ -1,11 +1,12 @@
 #!/bin/bash
 # Run all the tests: build (with deps), build the ASan/UBSan variant, run
 # every tests/*.bats and executable tests/*.test against the normal binary,
-# then again against the sanitizer binary. Ends with one line
+# the bats files again with passthrough=off, then everything against the
+# sanitizer binary. Ends with one line
 # "N passed, N failed[, N skipped]" and exits non-zero if anything failed.
 #
 # Env: TESTS="a b.bats tests/c.bats" (only these bats files), NO_ASAN=1 (skip
-# the sanitizer pass), SKIP_DEPS=1 (no apt), SKIP_BUILD=1 (use existing
+# the sanitizer pass), NO_FALLBACK=1 (skip the passthrough=off pass), SKIP_DEPS=1 (no apt), SKIP_BUILD=1 (use existing
 # build/ and build-asan/), BATS_TEST_TIMEOUT (seconds per test, default
 # 300), BATS_TIMEOUT (seconds per file, default 1200).
 set -uo pipefail   # no -e: a failing test must not stop the run
@@ -115,9 +116,10 @@ run_prog() {   # run_prog LABEL FILE
     esac
 }
 
-run_pass() {   # run_pass LABEL  (uses the exported environment)
+run_pass() {   # run_pass LABEL [bats]  (uses the exported environment)
     local f
     for f in "${BATS_FILES[@]}"; do run_bats "$1" "$f"; done
+    [[ ${2:-} == bats ]] && return
     for f in "${TEST_PROGS[@]}"; do run_prog "$1" "$f"; done
 }
 
@@ -126,7 +128,13 @@ if [[ -z ${SKIP_BUILD:-} ]]; then build normal || finish; fi
 export FUSE_OVERLAYFS=$ROOT/build/fuse-overlayfs
 run_pass normal
 
-# 2. sanitizer build and pass (deps are installed by now)
+# 2. the bats suites again with file I/O through the daemon: what runs
+# where passthrough is unavailable (older kernels, user namespaces)
+if [[ -z ${NO_FALLBACK:-} ]]; then
+    OVL_EXTRA_OPTS=passthrough=off run_pass nopt bats
+fi
+
+# 3. sanitizer build and pass (deps are installed by now)
 if [[ -z ${NO_ASAN:-} ]]; then
     if [[ -n ${SKIP_BUILD:-} ]] || build asan SKIP_DEPS=1 SANITIZE=1; then
         export FUSE_OVERLAYFS=$ROOT/build-asan/fuse-overlayfs OVL_SANITIZER=1
