@@ -17,6 +17,13 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
+#ifdef HAVE_FUSE_PASSTHROUGH
+	/* Without it the kernel asks us for security.capability before every
+	 * write; with it, killing setuid/setgid is our job (inode.c).  Needs
+	 * fi->kill_suidgid: libfuse 3.17, as passthrough. */
+	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV_V2)
+		conn->want |= FUSE_CAP_HANDLE_KILLPRIV_V2;
+#endif
 	ovl_passthrough_init(fs, conn);
 	/* The kernel trusts its own size and times of files it caches writes
 	 * for, which writes through a backing file would leave stale. */

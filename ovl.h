@@ -294,8 +294,8 @@ void ovl_dir_handle_free(struct ovl_list *link);
 int ovl_file_fd(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f);
 
 /* passthrough.c */
-/* Set when the kernel asks us to kill setuid/setgid (KILLPRIV_V2, which
- * only passthrough asks for: libfuse >= 3.17) */
+/* Set when the kernel asks us to kill setuid/setgid (KILLPRIV_V2, asked
+ * for with libfuse >= 3.17 only) */
 static inline bool ovl_fi_kill_suidgid(const struct fuse_file_info *fi)
 {
 #ifdef HAVE_FUSE_PASSTHROUGH

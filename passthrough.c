@@ -165,10 +165,6 @@ void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 	conn->want |= FUSE_CAP_PASSTHROUGH;
 	/* libfuse counts the levels below the backing files: it sends depth */
 	conn->max_backing_stack_depth = (uint32_t)depth - 1;
-	/* Without it the kernel asks us for security.capability before every
-	 * passthrough write; with it, killing privileges is our job (inode.c). */
-	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV_V2)
-		conn->want |= FUSE_CAP_HANDLE_KILLPRIV_V2;
 	atomic_store(&fs->passthrough, true);
 	ovl_debug("passthrough: on, max_stack_depth %d", depth);
 #else
