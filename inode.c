@@ -345,6 +345,8 @@ void ovl_kill_suidgid(fuse_req_t req, struct ovl_node *n)
 		return;
 	if (apply_setattr(fs, d.fd, name, NULL, &attr, FUSE_SET_ATTR_MODE) < 0)
 		ovl_debug("cannot clear setuid/setgid of node %lu", (unsigned long)n->id);
+	else   /* no reply carries the new mode: the kernel must ask again */
+		fuse_lowlevel_notify_inval_inode(fs->se, n->id, -1, 0);
 	ovl_node_unpin(fs, parent);
 }
 

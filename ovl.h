@@ -141,6 +141,7 @@ struct ovl_fs {
 	double timeout;
 	/* negotiated at init */
 	atomic_bool passthrough;  /* backing files may be registered */
+	_Atomic enum ovl_pt_reason passthrough_off_why; /* if not: OFF or EPERM */
 	bool writeback;           /* the kernel caches writes */
 };
 

@@ -110,6 +110,7 @@ static int backing_open(struct ovl_fs *fs, int layer, int fd)
 		return id;
 	if (errno == EPERM) {
 		/* the kernel wants CAP_SYS_ADMIN in the initial user namespace */
+		atomic_store(&fs->passthrough_off_why, OVL_PT_EPERM);
 		if (atomic_exchange(&fs->passthrough, false))
 			ovl_err("passthrough: not permitted (needs CAP_SYS_ADMIN outside any user "
 				"namespace); file I/O goes through the daemon");
@@ -139,7 +140,7 @@ static enum ovl_pt_reason cannot_pass(struct ovl_fs *fs, const struct ovl_node *
 				      const struct ovl_file *f)
 {
 	if (!atomic_load(&fs->passthrough))
-		return OVL_PT_OFF;
+		return atomic_load(&fs->passthrough_off_why);
 	if (!layer_may_pass(fs, f->layer))
 		return OVL_PT_LOWER;
 	if (atomic_load(&fs->layers[f->layer].no_passthrough))

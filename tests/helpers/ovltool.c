@@ -18,6 +18,9 @@
  *   fsync FILE                   open, write, fsync, fdatasync
  *   openflags PATH FLAGS...      open with flags (rdonly wronly rdwr creat
  *                                excl trunc append nofollow directory)
+ *   mmapwrite FILE OFFSET STRING write STRING at OFFSET through a MAP_SHARED
+ *                                mapping, msync(MS_SYNC) (FILE must be that long)
+ *   pread FD OFFSET LEN          pread of an inherited fd, prints the bytes read
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -302,6 +306,55 @@ static int cmd_openflags(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_mmapwrite(int argc, char **argv)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	off_t off, start;
+	size_t len, maplen;
+	char *map;
+	int fd;
+	if (argc != 5)
+		return usage();
+	off = strtoll(argv[3], NULL, 0);
+	len = strlen(argv[4]);
+	start = off - off % page;
+	maplen = (size_t)(off - start) + len;
+	fd = open(argv[2], O_RDWR);
+	if (fd < 0)
+		return fail();
+	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, start);
+	if (map == MAP_FAILED)
+		return fail();
+	memcpy(map + (off - start), argv[4], len);
+	if (msync(map, maplen, MS_SYNC) < 0)
+		return fail();
+	if (munmap(map, maplen) < 0)
+		return fail();
+	if (close(fd) < 0)
+		return fail();
+	printf("ok\n");
+	return 0;
+}
+
+static int cmd_pread(int argc, char **argv)
+{
+	char *buf;
+	size_t len;
+	ssize_t n;
+	if (argc != 5)
+		return usage();
+	len = strtoull(argv[4], NULL, 0);
+	buf = malloc(len + 1);
+	if (!buf)
+		return fail();
+	n = pread(atoi(argv[2]), buf, len, strtoll(argv[3], NULL, 0));
+	if (n < 0)
+		return fail();
+	fwrite(buf, 1, (size_t)n, stdout);
+	free(buf);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -329,5 +382,9 @@ int main(int argc, char **argv)
 		return cmd_fsync(argc, argv);
 	if (!strcmp(argv[1], "openflags"))
 		return cmd_openflags(argc, argv);
+	if (!strcmp(argv[1], "mmapwrite"))
+		return cmd_mmapwrite(argc, argv);
+	if (!strcmp(argv[1], "pread"))
+		return cmd_pread(argc, argv);
 	return usage();
 }
