@@ -222,7 +222,10 @@ int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file 
 #endif
 	/* Lower files never change, so their pages may outlive the open; an
 	 * upper file may have been written through a backing meanwhile. */
-	fi->keep_cache = atomic_load(&fs->passthrough) ? f->layer != 0 : !fs->writeback;
+	if (atomic_load(&fs->passthrough))
+		fi->keep_cache = ovl_layer_is_lower(fs, f->layer);
+	else
+		fi->keep_cache = !fs->writeback;
 	return 0;
 }
 
