@@ -53,11 +53,6 @@ int ovl_file_fd(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f)
 	return f->fd;
 }
 
-static bool wants_write(int flags)
-{
-	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
-}
-
 /* With the writeback cache the kernel reads pages of files opened
  * write-only and does O_APPEND itself. */
 static int real_open_flags(struct ovl_fs *fs, int flags)
@@ -78,15 +73,14 @@ static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
 {
 	int ret;
 
-	atomic_fetch_add(&f->node->opens, 1);
 	ret = ovl_passthrough_open(fs, f->node, f, fi);
 	if (ret < 0) {
-		atomic_fetch_sub(&f->node->opens, 1);
-		f->node = NULL;
+		f->node = NULL;   /* nothing of the node to undo */
 		ovl_file_free(fs, f, false);
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	atomic_fetch_add(&f->node->opens, 1);
 	atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
 	ovl_handle_track(fs, &f->link);
 	fi->fh = (uintptr_t)f;
@@ -110,7 +104,7 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (wants_write(flags)) {
+	if (ovl_open_writes(flags)) {
 		ret = ovl_passthrough_may_write(n);
 		if (ret == 0)
 			ret = ovl_copy_up(fs, n, !(flags & O_TRUNC));

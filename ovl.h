@@ -22,6 +22,7 @@
 #include "config.h"
 
 #include <fuse_lowlevel.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -158,6 +159,12 @@ static inline bool ovl_is_dir(const struct ovl_node *n)
 static inline int ovl_node_layer(const struct ovl_node *n)
 {
 	return atomic_load_explicit(&n->layer, memory_order_acquire);
+}
+
+/* An open with these flags changes the file's data. */
+static inline bool ovl_open_writes(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
 static inline bool ovl_node_is_upper(const struct ovl_fs *fs, const struct ovl_node *n)

@@ -180,13 +180,12 @@ int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file 
 {
 #ifdef HAVE_FUSE_PASSTHROUGH
 	enum ovl_pt_reason why = OVL_PT_NREASONS;
-	bool writes = (f->flags & O_ACCMODE) != O_RDONLY || (f->flags & O_TRUNC);
 	int id = 0;
 
 	pthread_mutex_lock(&n->io_lock);
 	if (n->backing_id) {
 		/* every open must share the inode's backing */
-		if (n->backing_lower && writes) {
+		if (n->backing_lower && ovl_open_writes(f->flags)) {
 			pthread_mutex_unlock(&n->io_lock);
 			return -ETXTBSY;
 		}

@@ -94,22 +94,24 @@ static bool name_refused(const struct ovl_fs *fs, const char *name)
 }
 
 /*
- * The whole name list of path into a malloc'd buffer (*out, NULL when
- * empty).  Returns its length or -errno.
+ * query(path, name, buf, size) into a malloc'd buffer (*out, never NULL on
+ * success: an empty list or value is valid), retrying while it grows
+ * between the size probe and the read.  Returns its length or -errno.
  */
-static ssize_t list_all(const char *path, char **out)
+static ssize_t read_sized(ssize_t (*query)(const char *, const char *, void *, size_t),
+			  const char *path, const char *name, char **out)
 {
 	*out = NULL;
 	for (int tries = 0; tries < XATTR_RETRIES; tries++) {
-		ssize_t need = listxattr(path, NULL, 0);
+		ssize_t need = query(path, name, NULL, 0);
 		if (need < 0)
 			return -errno;
-		if (need == 0)
-			return 0;
-		char *buf = malloc((size_t)need);
+		/* +1: malloc(0) may return NULL */
+		char *buf = malloc((size_t)need + 1);
 		if (!buf)
 			return -ENOMEM;
-		ssize_t got = listxattr(path, buf, (size_t)need);
+		/* size 0 would ask for the size again, not read it */
+		ssize_t got = need == 0 ? 0 : query(path, name, buf, (size_t)need);
 		if (got >= 0) {
 			*out = buf;
 			return got;
@@ -122,29 +124,22 @@ static ssize_t list_all(const char *path, char **out)
 	return -EAGAIN;
 }
 
-/* The value of name into a malloc'd buffer (never NULL on success). */
+static ssize_t list_names(const char *path, const char *name, void *buf, size_t size)
+{
+	(void)name;
+	return listxattr(path, buf, size);
+}
+
+/* The whole name list of path. */
+static ssize_t list_all(const char *path, char **out)
+{
+	return read_sized(list_names, path, NULL, out);
+}
+
+/* The value of name. */
 static ssize_t get_all(const char *path, const char *name, char **out)
 {
-	*out = NULL;
-	for (int tries = 0; tries < XATTR_RETRIES; tries++) {
-		ssize_t need = getxattr(path, name, NULL, 0);
-		if (need < 0)
-			return -errno;
-		/* +1: an empty value is valid, malloc(0) may return NULL */
-		char *buf = malloc((size_t)need + 1);
-		if (!buf)
-			return -ENOMEM;
-		ssize_t got = getxattr(path, name, buf, (size_t)need);
-		if (got >= 0) {
-			*out = buf;
-			return got;
-		}
-		int err = errno;
-		free(buf);
-		if (err != ERANGE)
-			return -err;
-	}
-	return -EAGAIN;
+	return read_sized(getxattr, path, name, out);
 }
 
 /*
@@ -195,7 +190,6 @@ int ovl_copy_xattrs(struct ovl_fs *fs, int srcfd, int dstfd)
 	if (len < 0)
 		return (int)len;
 
-	/* len > 0 first: names is NULL for an empty list */
 	for (char *name = names; len > 0 && name < names + len; name += strlen(name) + 1) {
 		char *value;
 		ssize_t vlen;

@@ -351,6 +351,11 @@ kovl_umount() {
 	umount "${1:-${KMNT:-$MNT}}"
 }
 
+# as_nobody CMD...: runs CMD as uid/gid 65534 with no other groups.
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+
 # ---------------------------------------------------------------- asserts
 
 # The `run` helpers of bats-assert are not installed; these are enough.

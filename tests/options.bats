@@ -7,10 +7,6 @@ mount_opts_of() {
 	awk -v m="$1" '$2 == m { print $4 }' /proc/mounts
 }
 
-as_nobody() {
-	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
-}
-
 @test "--help exits 0 and documents lowerdir" {
 	run "$FUSE_OVERLAYFS" --help
 	assert_status 0

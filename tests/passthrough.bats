@@ -14,10 +14,6 @@
 
 load helpers
 
-as_nobody() {
-	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
-}
-
 # shellcheck disable=SC2016 # $1 of the inner shell
 nobody_append() {
 	as_nobody sh -c 'echo x >>"$1"' sh "$1"
