@@ -314,12 +314,14 @@ ovl_wait_daemon() {
 		wait "$pid" 2>/dev/null
 		return 1
 	fi
-	wait "$pid" 2>/dev/null
-	rc=$?
+	# "|| rc=$?": under bats' set -e a bare failing wait would end the
+	# function here, before the report below is shown
+	rc=0
+	wait "$pid" 2>/dev/null || rc=$?
 	OVL_DAEMON_STATUS=$rc
 	if grep -Eq "$OVL_SANITIZER_RE" "$OVL_LOG"; then
 		echo "# sanitizer report in the daemon log:" >&2
-		sed 's/^/#   /' "$OVL_LOG" | head -n 60 >&2
+		sed -En "/$OVL_SANITIZER_RE/,\$p" "$OVL_LOG" | head -n 60 | sed 's/^/#   /' >&2
 		return 1
 	fi
 	if [ "$rc" != 0 ]; then
