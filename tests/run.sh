@@ -139,6 +139,7 @@ if [[ -z ${NO_ASAN:-} ]]; then
     if [[ -n ${SKIP_BUILD:-} ]] || build asan SKIP_DEPS=1 SANITIZE=1; then
         export FUSE_OVERLAYFS=$ROOT/build-asan/fuse-overlayfs OVL_SANITIZER=1
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+        export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp
         export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
         run_pass asan
     fi
