@@ -152,8 +152,10 @@ int main(int argc, char **argv)
 		goto out_unmount;
 
 	r = serve(se);
-	/* 0: unmounted; SIGTERM/SIGINT/SIGHUP: clean exit too */
-	if (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP)
+	/* 0: unmounted; ECONNABORTED: the kernel ended the connection as it
+	 * took the mount down (a lazy unmount does, at times); SIGTERM, SIGINT,
+	 * SIGHUP: clean exit too */
+	if (r == 0 || r == -ECONNABORTED || r == SIGTERM || r == SIGINT || r == SIGHUP)
 		status = 0;
 	else
 		ovl_err("session loop failed: %s", r < 0 ? strerror(-r) : strsignal(r));
