@@ -253,53 +253,51 @@ oom:
 }
 
 /* DISK:PRESENTED:LEN[:DISK:PRESENTED:LEN...] ("," also separates triples). */
+/* "D:P:L[:D:P:L...]"; triples may also be separated by ','. Empty fields
+ * are skipped, as fuse-overlayfs 1.x does: containers/storage writes
+ * "uidmapping=:0:100000:65536". */
 static int parse_idmap(const char *name, const char *raw, struct ovl_idmap **out, size_t *nout)
 {
-	size_t nfields = 1;
-	for (const char *s = raw; *s; s++)
-		if (*s == ':' || *s == ',')
-			nfields++;
-	if (!*raw || nfields % 3) {
-		ovl_err("invalid %s '%s': expected DISK:PRESENTED:LEN triples", name, raw);
-		return 1;
-	}
-
-	struct ovl_idmap *map = calloc(nfields / 3, sizeof(*map));
-	if (!map) {
-		ovl_err("out of memory");
-		return 1;
-	}
+	char *fields = xstrdup(raw), *save = NULL;
+	struct ovl_idmap *map = NULL;
+	size_t n = 0, f = 0;
 	unsigned long v[3];
-	const char *s = raw;
-	for (size_t f = 0; f < nfields; f++) {
-		size_t len = strcspn(s, ":,");
-		char *tok = xstrndup(s, len);
-		bool ok = parse_ulong(tok, UINT32_MAX, &v[f % 3]);
-		free(tok);
-		if (!ok) {
-			free(map);
-			ovl_err("invalid %s '%s': '%.*s' is not a number", name, raw, (int)len, s);
-			return 1;
+	int ret = 1;
+
+	for (char *tok = strtok_r(fields, ":,", &save); tok; tok = strtok_r(NULL, ":,", &save), f++) {
+		if (!parse_ulong(tok, UINT32_MAX, &v[f % 3])) {
+			ovl_err("invalid %s '%s': '%s' is not a number", name, raw, tok);
+			goto out;
 		}
-		s += len;
-		if (*s)
-			s++;
-		if (f % 3 == 2) {
-			if (v[2] == 0 || v[0] + v[2] - 1 > UINT32_MAX || v[1] + v[2] - 1 > UINT32_MAX) {
-				free(map);
-				ovl_err("invalid %s '%s': range %lu:%lu:%lu is empty or out of bounds",
-					name, raw, v[0], v[1], v[2]);
-				return 1;
-			}
-			map[f / 3].disk = (unsigned int)v[0];
-			map[f / 3].presented = (unsigned int)v[1];
-			map[f / 3].len = (unsigned int)v[2];
+		if (f % 3 != 2)
+			continue;
+		if (v[2] == 0 || v[0] + v[2] - 1 > UINT32_MAX || v[1] + v[2] - 1 > UINT32_MAX) {
+			ovl_err("invalid %s '%s': range %lu:%lu:%lu is empty or out of bounds",
+				name, raw, v[0], v[1], v[2]);
+			goto out;
 		}
+		struct ovl_idmap *grown = realloc(map, (n + 1) * sizeof(*map));
+		if (!grown) {
+			ovl_err("out of memory");
+			goto out;
+		}
+		map = grown;
+		map[n++] = (struct ovl_idmap){ .disk = (unsigned int)v[0],
+			.presented = (unsigned int)v[1], .len = (unsigned int)v[2] };
+	}
+	if (n == 0 || f % 3) {
+		ovl_err("invalid %s '%s': expected DISK:PRESENTED:LEN triples", name, raw);
+		goto out;
 	}
 	free(*out);
 	*out = map;
-	*nout = nfields / 3;
-	return 0;
+	*nout = n;
+	map = NULL;
+	ret = 0;
+out:
+	free(map);
+	free(fields);
+	return ret;
 }
 
 static int check_plugins(const char *list)

@@ -13,6 +13,7 @@ PKGS=(
     dpkg-dev meson ninja-build liburing-dev libnuma-dev     # build-libfuse.sh (io_uring needs both)
     bats attr acl fio util-linux libcap2-bin                # tests: xattr/acl tools, fio, unshare, setcap
     fuse-overlayfs                                          # Debian's 1.10: the comparison peer
+    podman runc uidmap busybox-static procps                # podman suites (runc: crun fails here)
 )
 
 missing=()

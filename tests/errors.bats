@@ -168,6 +168,10 @@ setup() {
 	expect_mount_error "uidmapping" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,uidmapping=0:1000" "$MNT"
 }
 
+@test "uidmapping= with empty fields still needs whole triples" {
+	expect_mount_error "expected DISK:PRESENTED:LEN" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,uidmapping=:0:1000:" "$MNT"
+}
+
 @test "malformed gidmapping=" {
 	expect_mount_error "gidmapping" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,gidmapping=a:b:c" "$MNT"
 }

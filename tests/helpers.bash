@@ -433,3 +433,21 @@ is_opaque() {
 ovl_log() {
 	cat "$OVL_LOG"
 }
+
+# stat_num STATSLINE WHAT: the number after "WHAT " / "WHAT: " in a stats
+# line (WHAT: opens, passthrough, "through the daemon", copy-ups or a
+# reason such as "lower file"); 0 for a reason that is not listed.
+stat_num() {
+	local re
+	case "$2" in
+	opens | passthrough | "through the daemon" | copy-ups | whiteouts)
+		re="(: |, )$2 ([0-9]+)" ;;
+	*)
+		re="[(, ]$2: ([0-9]+)" ;;
+	esac
+	if [[ "$1" =~ $re ]]; then
+		echo "${BASH_REMATCH[2]:-${BASH_REMATCH[1]}}"
+	else
+		echo 0
+	fi
+}

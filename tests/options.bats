@@ -80,6 +80,14 @@ mount_opts_of() {
 	ovl_umount
 }
 
+@test "uidmapping as containers/storage writes it: leading colon, after an empty option" {
+	make_layers
+	# podman passes "...,workdir=W,,volatile,uidmapping=:0:100000:65536,..."
+	ovl_mount "" volatile uidmapping=:1000:0:10:1200:100:100 gidmapping=:5000:100:1000:
+	assert_eq "134:778" "$(stat -c %u:%g "$MNT/owned")"
+	ovl_umount
+}
+
 @test "static_nlink gives directories nlink 1" {
 	make_layers
 	ovl_mount static_nlink

@@ -85,24 +85,6 @@ pt_stats() {
 	return 1
 }
 
-# stat_num STATSLINE WHAT: the number after "WHAT " / "WHAT: " in a stats
-# line (WHAT: opens, passthrough, "through the daemon", copy-ups or a
-# reason such as "lower file"); 0 for a reason that is not listed.
-stat_num() {
-	local re
-	case "$2" in
-	opens | passthrough | "through the daemon" | copy-ups | whiteouts)
-		re="(: |, )$2 ([0-9]+)" ;;
-	*)
-		re="[(, ]$2: ([0-9]+)" ;;
-	esac
-	if [[ "$1" =~ $re ]]; then
-		echo "${BASH_REMATCH[2]:-${BASH_REMATCH[1]}}"
-	else
-		echo 0
-	fi
-}
-
 # The node id the daemon logged for the last open (or create).
 last_open_ino() {
 	grep -oE 'debug: open ino=[0-9]+' "$OVL_LOG" | tail -n 1 | grep -oE '[0-9]+$'

@@ -21,6 +21,9 @@
  *   mmapwrite FILE OFFSET STRING write STRING at OFFSET through a MAP_SHARED
  *                                mapping, msync(MS_SYNC) (FILE must be that long)
  *   pread FD OFFSET LEN          pread of an inherited fd, prints the bytes read
+ *   syslogd SOCKET FILE          a minimal syslog: binds a datagram socket at
+ *                                SOCKET (mode 0666), prints "ok", then appends
+ *                                every message received to FILE as one line
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -30,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -355,6 +360,36 @@ static int cmd_pread(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_syslogd(int argc, char **argv)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char msg[8192];
+	FILE *out;
+	int s;
+	if (argc != 4 || strlen(argv[2]) >= sizeof(addr.sun_path))
+		return usage();
+	strcpy(addr.sun_path, argv[2]);
+	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || chmod(argv[2], 0666) < 0)
+		return fail();
+	out = fopen(argv[3], "a");
+	if (!out)
+		return fail();
+	printf("ok\n");
+	for (;;) {
+		ssize_t n = recv(s, msg, sizeof(msg) - 1, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return fail();
+		}
+		while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\0'))
+			n--;
+		fprintf(out, "%.*s\n", (int)n, msg);
+		fflush(out);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -386,5 +421,7 @@ int main(int argc, char **argv)
 		return cmd_mmapwrite(argc, argv);
 	if (!strcmp(argv[1], "pread"))
 		return cmd_pread(argc, argv);
+	if (!strcmp(argv[1], "syslogd"))
+		return cmd_syslogd(argc, argv);
 	return usage();
 }
