@@ -14,16 +14,19 @@
 PM_USER=ovlpodman
 PM_BASE=localhost/ovl-base
 
-# Skips (with the reason) only when podman cannot run here at all.
-pm_require() {
-	[ "$(id -u)" = 0 ] || skip "the podman suites need root (they create a store and a user)"
+# pm_missing: why podman cannot run here at all (nothing when it can). The
+# tests skip with this reason (bats cannot skip from setup_file).
+pm_missing() {
 	local t
+	[ "$(id -u)" = 0 ] || { echo "the podman suites need root (they create a store and a user)"; return; }
 	for t in podman runc newuidmap; do
-		command -v "$t" >/dev/null || skip "$t is not installed (contrib/install-deps.sh installs it)"
+		command -v "$t" >/dev/null || { echo "$t is not installed (contrib/install-deps.sh installs it)"; return; }
 	done
-	[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ||
-		skip "busybox-static is not installed (the base image is built from it)"
-	[ -e /dev/fuse ] || skip "no /dev/fuse"
+	if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
+		echo "busybox-static is not installed (the base image is built from it)"
+		return
+	fi
+	[ -e /dev/fuse ] || echo "no /dev/fuse"
 }
 
 # pm ARGS...: podman as the suite's user, with the suite's configuration.
@@ -39,7 +42,9 @@ pm() {
 
 pm_setup_store() {
 	PM_MODE=$1
-	pm_require
+	PM_SKIP="$(pm_missing)"
+	export PM_SKIP
+	[ -z "$PM_SKIP" ] || return 0
 	PM_DIR="$(mktemp -d /var/tmp/ovl-podman.XXXXXX)"
 	chmod 755 "$PM_DIR"
 	mkdir -p "$PM_DIR/bin" "$PM_DIR/xdg" "$PM_DIR/sanitizer"
@@ -59,6 +64,30 @@ pm_setup_store() {
 		PM_FUSE_MODE="$(stat -c %a /dev/fuse)"
 		chmod 666 /dev/fuse
 	fi
+	pm_write_config "$storage" "$runroot"
+	pm_sanitizer_env
+	# containers/storage 1.43 (Debian 12's podman 4.3) also puts idmapped
+	# mounts under the lower layers when a mount program is set and the
+	# kernel supports them, then passes uidmapping= as well: every id is
+	# shifted twice and --uidmap containers fail to start, whichever mount
+	# program is used (checked with fuse-overlayfs 1.10). Later
+	# containers/storage versions skip idmapped mounts with a mount
+	# program; answer its cached feature probe the same way.
+	mkdir -p "$runroot/overlay"
+	: >"$runroot/overlay/idmapped-lower-dir-false"
+	if [ "$PM_MODE" = rootless ]; then
+		mkdir -p "$storage"
+		chown -R "$PM_USER:" "$PM_DIR/xdg" "$storage"
+		chmod 700 "$PM_DIR/xdg"
+	fi
+	export PM_MODE PM_DIR PM_BIN PM_HOME PM_FUSE_MODE
+	pm_save_env
+	echo "# mount program: $FUSE_OVERLAYFS ($("$PM_BIN" --version 2>&1 | head -n 1))" >&3
+}
+
+# pm_write_config GRAPHROOT RUNROOT: containers.conf, storage.conf and an
+# empty registries.conf in $PM_DIR, and PM_ENV pointing podman at them.
+pm_write_config() {
 	cat >"$PM_DIR/containers.conf" <<-EOF
 		[containers]
 		netns = "none"
@@ -74,9 +103,9 @@ pm_setup_store() {
 	cat >"$PM_DIR/storage.conf" <<-EOF
 		[storage]
 		driver = "overlay"
-		runroot = "$runroot"
-		graphroot = "$storage"
-		rootless_storage_path = "$storage"
+		runroot = "$2"
+		graphroot = "$1"
+		rootless_storage_path = "$1"
 		[storage.options.overlay]
 		mount_program = "$PM_BIN"
 		mountopt = "${OVL_EXTRA_OPTS:-}"
@@ -85,9 +114,12 @@ pm_setup_store() {
 	PM_ENV=(CONTAINERS_CONF="$PM_DIR/containers.conf"
 		CONTAINERS_STORAGE_CONF="$PM_DIR/storage.conf"
 		CONTAINERS_REGISTRIES_CONF="$PM_DIR/registries.conf")
-	# Under the sanitizer pass the daemon's reports land in files (podman
-	# passes its environment to the mount program; the daemon's stderr is
-	# closed once it is running).
+}
+
+# pm_sanitizer_env: under the sanitizer pass, the daemon's reports land in
+# files (podman passes its environment to the mount program; the daemon's
+# stderr is closed once it runs).
+pm_sanitizer_env() {
 	local v
 	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
 		[ -n "${!v:-}" ] || continue
@@ -106,23 +138,6 @@ pm_setup_store() {
 			PM_ENV+=("$v=${!v}:log_path=$PM_DIR/sanitizer/report")
 		fi
 	done
-	# containers/storage 1.43 (Debian 12's podman 4.3) also puts idmapped
-	# mounts under the lower layers when a mount program is set and the
-	# kernel supports them, then passes uidmapping= as well: every id is
-	# shifted twice and --uidmap containers fail to start, whichever mount
-	# program is used (checked with fuse-overlayfs 1.10). Later
-	# containers/storage versions skip idmapped mounts with a mount
-	# program; answer its cached feature probe the same way.
-	mkdir -p "$runroot/overlay"
-	: >"$runroot/overlay/idmapped-lower-dir-false"
-	if [ "$PM_MODE" = rootless ]; then
-		mkdir -p "$storage"
-		chown -R "$PM_USER:" "$PM_DIR/xdg" "$storage"
-		chmod 700 "$PM_DIR/xdg"
-	fi
-	export PM_MODE PM_DIR PM_BIN PM_HOME PM_FUSE_MODE
-	pm_save_env
-	echo "# mount program: $FUSE_OVERLAYFS ($("$PM_BIN" --version 2>&1 | head -n 1))" >&3
 }
 
 # bats runs each test in a subshell of setup_file: arrays do not survive
@@ -154,6 +169,7 @@ pm_make_user() {
 # The base image: busybox with its applets, and /data fixtures that the tests
 # delete, modify, chmod and chown.
 pm_import_base() {
+	[ -z "$PM_SKIP" ] || return 0
 	local b="$PM_DIR/base" a
 	mkdir -p "$b/bin" "$b/etc" "$b/root" "$b/tmp" "$b/data/tree/sub" "$b/data/keepdir"
 	cp /bin/busybox "$b/bin/busybox"
@@ -192,7 +208,11 @@ pm_teardown_store() {
 	pm image unmount -a >/dev/null 2>&1 || pm unshare podman image unmount -a >/dev/null 2>&1
 	pm system reset -f >/dev/null 2>&1
 	if [ "$PM_MODE" = rootless ]; then
-		pkill -KILL -u "$PM_USER" 2>/dev/null
+		# podman's rootless pause process and anything else of this store
+		local p
+		for p in $(pgrep -u "$PM_USER"); do
+			grep -qzx "XDG_RUNTIME_DIR=$PM_DIR/xdg" "/proc/$p/environ" 2>/dev/null && kill -KILL "$p"
+		done
 		[ -n "${PM_FUSE_MODE:-}" ] && chmod "$PM_FUSE_MODE" /dev/fuse
 	fi
 	pkill -KILL -f "^$PM_BIN " 2>/dev/null
@@ -270,12 +290,14 @@ pm_check_sanitizer() {
 }
 
 pm_setup() {
+	[ -z "$PM_SKIP" ] || skip "$PM_SKIP"
 	pm_load_env
 	pm_watch_start
 }
 
 pm_teardown() {
 	local status=0 i
+	[ -z "$PM_SKIP" ] || return 0
 	pm_watch_stop
 	pm rm -a -f -t 0 >/dev/null 2>&1
 	# Sanitizer reports are written when a daemon exits, after its unmount.
@@ -406,7 +428,9 @@ more" 'keep: keep')" ]
 
 pm_case_diff() {
 	local out
-	pm run --name dif --pull=never "$PM_BASE" sh -c 'set -e
+	pm run -d --name dif --pull=never "$PM_BASE" sleep 600
+	pm_assert_root_is_ours dif
+	pm exec dif sh -c 'set -e
 		rm /data/gone; echo x > /data/added; echo y >> /data/modify; rm -r /data/tree
 		chmod 600 /data/keep'
 	out="$(pm diff dif | sort)"
@@ -418,7 +442,9 @@ pm_case_diff() {
 
 pm_case_commit() {
 	local out layer
-	pm run --name com --pull=never "$PM_BASE" sh -c 'set -e
+	pm run -d --name com --pull=never "$PM_BASE" sleep 600
+	pm_assert_root_is_ours com
+	pm exec com sh -c 'set -e
 		rm /data/gone; rm -r /data/tree; mkdir /data/tree; echo fresh > /data/tree/fresh
 		echo committed > /data/modify; chmod 700 /data/keep'
 	pm commit com localhost/ovl-committed >/dev/null
@@ -436,12 +462,14 @@ pm_case_commit() {
 	echo "$out" | grep -qx '/data/keep 700 0:0 1'
 	echo "$out" | grep -qx 'root: fuse.fuse-overlayfs'
 	# A third layer on top: delete from the committed layer, commit again.
-	pm run --name com2 --pull=never localhost/ovl-committed sh -c 'rm -r /data/tree; echo again > /data/gone'
+	pm run -d --name com2 --pull=never localhost/ovl-committed sleep 600
+	pm_assert_root_is_ours com2
+	pm exec com2 sh -c 'rm -r /data/tree; echo again > /data/gone'
 	pm commit com2 localhost/ovl-committed2 >/dev/null
-	out="$(pm run --rm --pull=never localhost/ovl-committed2 sh -c 'ls -A /data; cat /data/gone /data/modify')"
+	out="$(pm run --rm --pull=never localhost/ovl-committed2 sh -c 'ls -A /data; cat /data/gone /data/modify; rootfs-type')"
 	echo "$out"
-	[ "$out" = "$(printf '%s\n' gone keep keepdir link modify owned again committed)" ]
-	pm rm -f com com2 >/dev/null
+	[ "$out" = "$(printf '%s\n' gone keep keepdir link modify owned again committed fuse.fuse-overlayfs)" ]
+	pm rm -f -t 0 com com2 >/dev/null
 	pm rmi localhost/ovl-committed2 localhost/ovl-committed >/dev/null
 }
 
