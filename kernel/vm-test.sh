@@ -1,0 +1,70 @@
+#!/bin/bash
+# Boot Debian 13's kernel ($KREL, from linux-image-$KREL) in QEMU (TCG, no
+# KVM) with an initramfs made of busybox-static, kernel/init.sh as /init and
+# kernel/build/fuse_userns.ko; init.sh insmods, checks, rmmods and prints
+# FUSE_USERNS_VM_TEST: PASS|FAIL.  Exits 0 only on PASS; non-zero on FAIL,
+# on a timeout ($VM_TIMEOUT s, default 300) or if QEMU fails.
+# Console log: $CACHE/vm/console.log.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
+VM_TIMEOUT=${VM_TIMEOUT:-300}
+
+ko=$here/build/fuse_userns.ko
+[ -f "$ko" ] || die "no $ko: run make first"
+# The module must be built for the kernel we boot.
+grep -aq "vermagic=$KREL " "$ko" || die "$ko is not built for $KREL"
+
+bash "$here/fetch.sh"   # cached: only checks that the .debs are there
+need_host_tool qemu-system-x86_64 qemu-system-x86
+need_host_tool gzip gzip
+
+vm=$CACHE/vm
+mkdir -p "$vm"
+
+# Kernel image and busybox, extracted once from their .debs.
+vmlinuz=$vm/vmlinuz-$KREL
+if [ ! -s "$vmlinuz" ]; then
+    dpkg-deb --fsys-tarfile "$(deb_of "linux-image-$KREL")" |
+        tar -xOf - "./boot/vmlinuz-$KREL" > "$vmlinuz.tmp"
+    mv "$vmlinuz.tmp" "$vmlinuz"
+fi
+bb_deb=$(deb_of busybox-static)
+busybox=$vm/busybox-$(dpkg-deb -f "$bb_deb" Version | tr ':' '_')
+if [ ! -s "$busybox" ]; then
+    dpkg-deb --fsys-tarfile "$bb_deb" | tar -xOf - ./usr/bin/busybox > "$busybox.tmp"
+    chmod 755 "$busybox.tmp"
+    mv "$busybox.tmp" "$busybox"
+fi
+
+# The initramfs (rebuilt every time: it is small).
+root=$vm/initramfs
+rm -rf "$root"
+mkdir -p "$root/bin" "$root/dev"
+cp "$busybox" "$root/bin/busybox"
+install -m 755 "$here/init.sh" "$root/init"
+cp "$ko" "$root/fuse_userns.ko"
+mknod -m 600 "$root/dev/console" c 5 1
+(cd "$root" && find . | "$busybox" cpio -o -H newc 2>/dev/null) | gzip -1 > "$vm/initramfs.cpio.gz.tmp"
+mv "$vm/initramfs.cpio.gz.tmp" "$vm/initramfs.cpio.gz"
+
+log "booting $KREL in QEMU (TCG, timeout ${VM_TIMEOUT}s); log in $vm/console.log"
+rc=0
+# stdin from /dev/null: nothing to type, and the caller's terminal is left
+# alone.  -no-reboot + panic=-1: a panic ends QEMU at once.
+timeout --kill-after=10 "$VM_TIMEOUT" \
+    qemu-system-x86_64 -accel tcg -m 1G -smp 1 \
+        -display none -monitor none -serial stdio -no-reboot \
+        -kernel "$vmlinuz" -initrd "$vm/initramfs.cpio.gz" \
+        -append 'console=ttyS0 panic=-1 quiet' \
+        < /dev/null 2>&1 | tr -d '\r' | tee "$vm/console.log" || rc=$?
+# (rc: with pipefail, timeout's status: 124 = timed out, else QEMU's)
+if grep -q '^FUSE_USERNS_VM_TEST: PASS$' "$vm/console.log"; then
+    log "vm-test: PASS"
+    exit 0
+elif grep -q '^FUSE_USERNS_VM_TEST: FAIL' "$vm/console.log"; then
+    log "vm-test: FAIL (see the checks above)"
+else
+    log "vm-test: FAIL: no result line (status $rc; 124 = timeout after ${VM_TIMEOUT}s)"
+fi
+exit 1
