@@ -88,6 +88,9 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	char *fargv[4];
+	const char *device = NULL;
+	char fd_path[32];
+	bool own_mount = false;
 	int status = 1;
 	int r;
 
@@ -131,9 +134,17 @@ int main(int argc, char **argv)
 		goto out_session;
 	}
 
-	if (fuse_session_mount(se, cfg.mountpoint) != 0) {
+	/* Through libfuse's /dev/fuse, or mounted here through another FUSE
+	 * device (kernel/'s fuse_userns) and handed to libfuse as /dev/fd/N. */
+	device = ovl_fuse_device(&cfg);
+	if (device) {
+		if (ovl_mount_device(&cfg, device, fd_path, sizeof(fd_path)) != 0)
+			goto out_signals;
+		own_mount = true;
+	}
+	if (fuse_session_mount(se, device ? fd_path : cfg.mountpoint) != 0) {
 		ovl_err("cannot mount on %s", cfg.mountpoint);
-		goto out_signals;
+		goto out_unmount;
 	}
 	apply_mount_attrs(&cfg);
 
@@ -155,13 +166,20 @@ int main(int argc, char **argv)
 	/* 0: unmounted; ECONNABORTED: the kernel ended the connection as it
 	 * took the mount down (a lazy unmount does, at times); SIGTERM, SIGINT,
 	 * SIGHUP: clean exit too */
+	if (r == 0 || r == -ECONNABORTED)
+		own_mount = false;   /* the kernel took it down already */
 	if (r == 0 || r == -ECONNABORTED || r == SIGTERM || r == SIGINT || r == SIGHUP)
 		status = 0;
 	else
 		ovl_err("session loop failed: %s", r < 0 ? strerror(-r) : strsignal(r));
 
 out_unmount:
-	fuse_session_unmount(se);
+	/* libfuse unmounts what it mounted; a mount made here is ours to undo
+	 * (libfuse would try to unmount "/dev/fd/N") */
+	if (!device)
+		fuse_session_unmount(se);
+	else if (own_mount)
+		umount2(cfg.mountpoint, MNT_DETACH);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:

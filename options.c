@@ -595,6 +595,22 @@ static int handle_option(struct parse_state *st, const char *name, const char *v
 		cfg->max_stack_depth = (int)ul;
 		return 0;
 	}
+	if (!strcmp(name, "fuse_device")) {
+		const char *base;
+		if (need_value(name, value))
+			return 1;
+		if (!strcmp(value, "auto")) {
+			replace_str(&cfg->fuse_device, NULL);
+			return 0;
+		}
+		/* the filesystem type is the device's name (mount.c) */
+		base = strrchr(value, '/');
+		if (value[0] != '/' || strncmp(base + 1, "fuse", 4))
+			return bad_value(name, value, "expected auto or the path of a FUSE device "
+					 "such as /dev/fuse_userns");
+		replace_str(&cfg->fuse_device, xstrdup(value));
+		return 0;
+	}
 	if (!strcmp(name, "debug")) {
 		if (no_value(name, value))
 			return 1;
@@ -797,6 +813,7 @@ static void print_usage(const char *prog)
 "    -o plugins=PATH[:PATH...] data source plugins (checked to be readable)\n"
 "    -o passthrough=off|upper|all  FUSE passthrough of file I/O (default upper)\n"
 "    -o max_stack_depth=1|2   stacking depth reserved for passthrough (default auto)\n"
+"    -o fuse_device=auto|PATH mount through PATH (e.g. /dev/fuse_userns of kernel/)\n"
 "    -o debug                 debug output on stderr\n"
 "\n"
 "mount options:\n"
@@ -1012,6 +1029,8 @@ void ovl_config_free(struct ovl_config *cfg)
 	cfg->ngidmap = 0;
 	free(cfg->plugins);
 	cfg->plugins = NULL;
+	free(cfg->fuse_device);
+	cfg->fuse_device = NULL;
 	free(cfg->fuse_mount_opts);
 	cfg->fuse_mount_opts = NULL;
 }

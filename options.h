@@ -50,6 +50,7 @@ struct ovl_config {
 	/* passthrough (issue 3): parsed here so the option exists from the start */
 	int passthrough;        /* OVL_PASSTHROUGH_* */
 	int max_stack_depth;    /* 0 = choose from the layers, else 1 or 2 */
+	char *fuse_device;      /* fuse_device=PATH; NULL: auto (mount.c) */
 
 	unsigned int max_write; /* max_write=N: cap for conn->max_write, 0 = libfuse default */
 	/* per-mount flags libfuse cannot pass: main.c sets them with

@@ -12,6 +12,7 @@
  *   file.c     open files and their I/O
  *   passthrough.c  FUSE passthrough: backing files, the lower-file policy
  *   stats.c    counters of a live mount, dumped on SIGUSR1
+ *   mount.c    mounting through a FUSE device other than libfuse's /dev/fuse
  *   inode.c    attributes, id mapping, statfs, access
  *   xattr.c    extended attributes, internal names hidden
  *   fuse_ops.c the fuse_lowlevel_ops table, init and debug lines
@@ -92,6 +93,7 @@ enum ovl_pt_reason {
 	OVL_PT_CACHED, /* the file is open through the daemon already */
 	OVL_PT_EPERM,
 	OVL_PT_ELOOP,
+	OVL_PT_LIMIT,  /* fuse_userns: the connection holds its most backing files */
 	OVL_PT_ERROR,
 	OVL_PT_NREASONS
 };
@@ -143,6 +145,7 @@ struct ovl_fs {
 	/* negotiated at init */
 	atomic_bool passthrough;  /* backing files may be registered */
 	_Atomic enum ovl_pt_reason passthrough_off_why; /* if not: OFF or EPERM */
+	atomic_bool pt_limit_said; /* the backing file limit was logged */
 	bool writeback;           /* the kernel caches writes */
 };
 
@@ -322,6 +325,12 @@ int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file 
 void ovl_passthrough_release(struct ovl_fs *fs, struct ovl_file *f, bool connected);
 /* -ETXTBSY while a lower backing serves reads of n (passthrough=all) */
 int ovl_passthrough_may_write(struct ovl_node *n);
+
+/* mount.c: the device to mount through (NULL: libfuse's /dev/fuse), and
+ * the mount through it; fd_path receives "/dev/fd/N" for libfuse. */
+const char *ovl_fuse_device(const struct ovl_config *cfg);
+int ovl_mount_device(const struct ovl_config *cfg, const char *device, char *fd_path,
+		     size_t size);
 
 /* stats.c */
 void ovl_stats_dump(struct ovl_fs *fs);

@@ -41,6 +41,7 @@ const char *const ovl_pt_reason_names[OVL_PT_NREASONS] = {
 	[OVL_PT_CACHED] = "file open cached",
 	[OVL_PT_EPERM] = "not permitted",
 	[OVL_PT_ELOOP] = "stacked too deep",
+	[OVL_PT_LIMIT] = "backing file limit",
 	[OVL_PT_ERROR] = "other error",
 };
 
@@ -120,6 +121,13 @@ static int backing_open(struct ovl_fs *fs, int layer, int fd)
 			ovl_err("passthrough: %s is stacked too deep for max_stack_depth; its "
 				"files go through the daemon", fs->layers[layer].path);
 		count_fallback(fs, OVL_PT_ELOOP);
+	} else if (errno == EMFILE) {
+		/* fuse_userns caps a connection's backing files (RLIMIT_NOFILE,
+		 * its max_backing_files); more files wait for a backing to close */
+		if (!atomic_exchange(&fs->pt_limit_said, true))
+			ovl_err("passthrough: the kernel's limit of backing files is reached; "
+				"further files go through the daemon until some close");
+		count_fallback(fs, OVL_PT_LIMIT);
 	} else {
 		ovl_debug("passthrough: cannot register fd %d: %s", fd, strerror(errno));
 		count_fallback(fs, OVL_PT_ERROR);

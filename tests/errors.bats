@@ -188,3 +188,15 @@ setup() {
 	done
 	expect_mount_error "" -o "lowerdir=$dirs,upperdir=$UPPER,workdir=$WORK" "$MNT"
 }
+
+@test "fuse_device= that is not a FUSE device path" {
+	expect_mount_error "fuse_device" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,fuse_device=/dev/null" "$MNT"
+}
+
+@test "fuse_device= naming a missing device" {
+	expect_mount_error "cannot open /dev/fuse_missing" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,fuse_device=/dev/fuse_missing" "$MNT"
+}
+
+@test "an option only libfuse's own mount knows, with fuse_device=" {
+	expect_mount_error "auto_unmount" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,fuse_device=/dev/fuse,auto_unmount" "$MNT"
+}
