@@ -35,18 +35,7 @@ if ((${#need[@]})); then
         { echo "build-libfuse: apt-get install ${need[*]} failed" >&2; exit 1; }
 fi
 
-# The host's Debian mirror: first URI that serves "bookworm" in either the
-# one-line (.list) or deb822 (.sources) format.
-host_mirror() {
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        awk '$1=="deb" { for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:/ && $(i+1)=="bookworm") { print $i; exit } }'
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [[ -e $f ]] || continue
-        awk 'BEGIN{RS=""} /\nSuites:[^\n]*[ \t]bookworm([ \t]|\n|$)/ || /^Suites:[^\n]*[ \t]bookworm([ \t]|\n|$)/ {
-                 if (match($0, /URIs:[ \t]*[^ \t\n]+/)) { s=substr($0,RSTART,RLENGTH); sub(/URIs:[ \t]*/,"",s); print s; exit } }' "$f"
-    done
-}
-MIRROR=${MIRROR:-$(host_mirror | head -n1)}
+MIRROR=${MIRROR:-$("$(dirname "$0")/debian-mirror.sh")}
 [[ -n $MIRROR ]] || { echo "build-libfuse: cannot find the host's Debian mirror" >&2; exit 1; }
 
 # Private apt state: only deb-src lines, own lists and cache, the host's keyring.

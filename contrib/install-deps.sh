@@ -14,6 +14,7 @@ PKGS=(
     bats attr acl fio util-linux libcap2-bin                # tests: xattr/acl tools, fio, unshare, setcap
     fuse-overlayfs                                          # Debian's 1.10: the comparison peer
     podman runc uidmap busybox-static procps                # podman suites (runc: crun fails here)
+    debootstrap qemu-system-x86 xz-utils                    # kernel/: trixie chroot, VM test
 )
 
 missing=()

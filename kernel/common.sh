@@ -14,7 +14,8 @@ KREL=$KABI-$FLAVOUR
 KSERIES=$(echo "$KABI" | cut -d. -f1,2)
 # Debian mirror and suite used through a private apt configuration, so that
 # the host's own apt state (bookworm) is never touched or upgraded.
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+# Default: the host's own mirror (CI reaches no other).
+MIRROR=${MIRROR:-$("$(dirname "${BASH_SOURCE[0]}")/../contrib/debian-mirror.sh" || echo http://deb.debian.org/debian)}
 SUITE=${SUITE:-trixie}
 KEYRING=${KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 

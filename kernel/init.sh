@@ -1,7 +1,10 @@
 #!/bin/busybox sh
 # /init of the VM test's initramfs (busybox only).  Loads /fuse_userns.ko
-# beside the kernel's built-in fuse, checks its names, mounts it once,
-# unloads it (twice over), checks the kernel log, prints
+# beside the kernel's built-in fuse, checks its names, mounts it once, runs
+# /backing-test (test/backing-test.c: BACKING_OPEN from a user namespace and
+# its safeguards) and /daemon-test.sh (fuse-overlayfs through the module as
+# an unprivileged user; both first round only), unloads it (twice over),
+# checks the kernel log, prints
 #   FUSE_USERNS_VM_TEST: PASS   or   FUSE_USERNS_VM_TEST: FAIL (...)
 # and powers the VM off.  vm-test.sh looks for that line.
 
@@ -11,15 +14,48 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null   # not automatic for an initramfs
+mount -t tmpfs -o mode=1777 tmpfs /tmp        # xattrs for overlayfs' upper dir
+# As distributions' udev rules do (devtmpfs makes it 0600): backing-test
+# opens it as an unprivileged user to show that the built-in fuse refuses.
+chmod 666 /dev/fuse
 
 T=fuse_userns-vm-test
-fails=0
-ok()  { echo "$T: ok: $*"; }
-bad() { echo "$T: FAIL: $*"; fails=$((fails + 1)); }
-check() { # check DESCRIPTION COMMAND...
-    d=$1; shift
-    if "$@"; then ok "$d"; else bad "$d"; fi
+. /check.sh
+# backing_test: /backing-test as root (it drops to uid 1000 + a user
+# namespace itself), with the files it expects (see backing-test.c).
+backing_test() {
+    echo "$T: --- backing-test (BACKING_OPEN from a user namespace) ---"
+    check "insmod /overlay.ko (a stacked fs)" insmod /overlay.ko
+    rm -rf /tmp/bt /tmp/ov
+    mkdir -p /tmp/bt/u /tmp/bt/mnt /tmp/bt/mnt2 /tmp/bt/mnt3 /tmp/bt/pin \
+        /tmp/ov/l /tmp/ov/u /tmp/ov/w /tmp/ov/m
+    echo "read-only secret" > /tmp/bt/ro
+    echo "user file" > /tmp/bt/u/rw
+    echo "append only" > /tmp/bt/ap
+    echo "on overlayfs" > /tmp/ov/l/f
+    chmod 644 /tmp/bt/ro /tmp/bt/u/rw /tmp/bt/ap /tmp/ov/l/f
+    chown -R 1000:1000 /tmp/bt/u /tmp/bt/pin /tmp/bt/ap   # (backing-test makes ap append-only)
+    check "mount overlayfs on /tmp/ov/m" mount -t overlay \
+        -o lowerdir=/tmp/ov/l,upperdir=/tmp/ov/u,workdir=/tmp/ov/w overlay /tmp/ov/m
+    check "/backing-test passes" /backing-test
+    check "max_backing_files is 1024 again" \
+        test "$(cat /sys/module/fuse_userns/parameters/max_backing_files)" = 1024
+    check "umount overlayfs" umount /tmp/ov/m
+    check "rmmod overlay" rmmod overlay
 }
+
+# daemon_test: fuse-overlayfs mounted by an unprivileged user in a user
+# namespace through /dev/fuse_userns (test/daemon-test.sh), with
+# max_backing_files 2 for its cap check.
+daemon_test() {
+    echo "$T: --- daemon-test (fuse-overlayfs as uid 1000 in a user namespace) ---"
+    check "insmod /overlay.ko (a stacked fs)" insmod /overlay.ko
+    echo 2 > /sys/module/fuse_userns/parameters/max_backing_files
+    check "/daemon-test.sh passes" /daemon-test.sh
+    echo 1024 > /sys/module/fuse_userns/parameters/max_backing_files
+    check "rmmod overlay" rmmod overlay
+}
+
 has_fs() { grep -q "[[:space:]]$1\$" /proc/filesystems; }
 has_slab() { grep -q "^$1 " /proc/slabinfo || test -e "/sys/kernel/slab/$1"; }
 # "MAJ:MIN" of a device node, in decimal
@@ -49,6 +85,8 @@ for round in 1 2; do
     fi
     check "/dev/fuse_userns is char device $dev" test "$(devnum /dev/fuse_userns)" = "$dev"
     check "minor is dynamic, not FUSE_MINOR 229" test "${dev##*:}" != 229
+    check "/dev/fuse_userns is mode 0666 (the module's, as udev makes /dev/fuse)" \
+        test "$(stat -c %a /dev/fuse_userns)" = 666
     for c in fuse_userns_inode fuse_userns_request; do   # (SLUB may merge caches:
         check "slab cache $c" has_slab "$c"               #  then only in sysfs)
     done
@@ -78,6 +116,8 @@ for round in 1 2; do
     exec 3<&-
     check "umount fuse_userns" umount /mnt/f
     check "umount fuse_usernsctl" umount /sys/fs/fuse_userns/connections
+
+    if [ "$round" = 1 ]; then backing_test; daemon_test; fi
 
     echo "$T: module refcnt before rmmod: $(cat /sys/module/fuse_userns/refcnt)"
     check "rmmod fuse_userns" rmmod fuse_userns

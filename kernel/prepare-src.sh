@@ -49,7 +49,7 @@ mkdir -p "$out/src/fs"
 cp -a "$pristine/fs/fuse" "$out/src/fs/fuse"
 bash "$here/rename.sh" "$out/src/fs/fuse"
 
-# 3. functional patches (none yet)
+# 3. functional patches (patches/*.patch; see patches/README.md)
 shopt -s nullglob
 for p in "$here"/patches/*.patch; do
     echo "prepare-src.sh: applying $(basename "$p")"
