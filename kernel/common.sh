@@ -23,6 +23,20 @@ APTDIR=$CACHE/apt
 DEBS=$CACHE/debs
 CHROOT=$CACHE/chroot-$SUITE
 
+# One script at a time works on $CACHE (two test runs at once would
+# debootstrap into, or boot from, the same files): an exclusive lock held
+# until the sourcing script exits.
+# (A script run by one that holds it, vm-test.sh's fetch.sh, inherits it.)
+if [ -z "${FUSE_USERNS_CACHE_LOCKED:-}" ]; then
+    mkdir -p "$CACHE"
+    exec 9>"$CACHE/.lock"
+    if ! flock -n 9; then
+        printf '[fuse_userns] waiting for another build or test using %s\n' "$CACHE" >&2
+        flock 9
+    fi
+    export FUSE_USERNS_CACHE_LOCKED=1
+fi
+
 log() { printf '[fuse_userns] %s\n' "$*" >&2; }
 die() { printf '[fuse_userns] ERROR: %s\n' "$*" >&2; exit 1; }
 
