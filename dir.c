@@ -73,9 +73,10 @@ static void put_node(struct ovl_fs *fs, struct ovl_node *n)
 	ovl_node_unpin(fs, n);
 }
 
-/* Ownership of a new object: the caller's ids, mapped to disk.  In a
- * setgid directory the filesystem already gave it the directory's group. */
-static int own_new(fuse_req_t req, int dirfd, const char *name)
+/* Ownership of a new object (dirfd, name), or of the nameless file fd
+ * when name is "": the caller's ids, mapped to disk.  In a setgid directory
+ * the filesystem already gave it the directory's group. */
+static int own_new(fuse_req_t req, int dirfd, int fd, const char *name)
 {
 	struct ovl_fs *fs = ovl_fs(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -85,7 +86,7 @@ static int own_new(fuse_req_t req, int dirfd, const char *name)
 
 	if (fstat(dirfd, &dst) == 0 && (dst.st_mode & S_ISGID))
 		gid = (gid_t)-1;
-	return ovl_set_owner(fs, dirfd, name, uid, gid);
+	return ovl_set_owner(fs, *name ? dirfd : fd, name, uid, gid);
 }
 
 /* Makes the object in dirfd under name; returns an fd for regular files
@@ -116,7 +117,7 @@ static int make_object(fuse_req_t req, int dirfd, const char *name, mode_t mode,
 	}
 	if (*fd < 0)
 		return -errno;
-	ret = own_new(req, dirfd, name);
+	ret = own_new(req, dirfd, *fd, name);
 	/* chown clears setuid/setgid: put the asked-for mode back */
 	if (ret == 0 && (mode & (S_ISUID | S_ISGID)) && !S_ISLNK(mode)) {
 		struct ovl_procpath p;
@@ -174,7 +175,8 @@ static int fill_new_entry(struct ovl_fs *fs, struct ovl_node *parent, const char
 		}
 		ovl_dir_set_fd(fs, fresh, 0, dfd);
 	}
-	n = ovl_node_insert(fs, parent, name, fresh);
+	n = name ? ovl_node_insert(fs, parent, name, fresh)
+		 : ovl_node_insert_nameless(fs, parent, fresh);
 	if (!n)
 		return -ENOMEM;
 	e->ino = n->id;
@@ -231,6 +233,49 @@ int ovl_create_object(fuse_req_t req, struct ovl_node *parent, const char *name,
 	return ret;
 }
 
+/*
+ * An O_TMPFILE file in the parent's upper directory.  Its node has no name,
+ * like a file removed while open, and is reached through an O_PATH fd of the
+ * file until a link gives it a name (ovl_link).
+ */
+int ovl_create_tmpfile(fuse_req_t req, struct ovl_node *parent, mode_t mode, int open_flags,
+		       int *fdp, struct fuse_entry_param *e)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+	OVL_DFD d = { .fd = -1 };
+	struct ovl_procpath p;
+	struct ovl_node *n = NULL;
+	int fd, path_fd = -1, ret;
+
+	ret = ovl_copy_up(fs, parent, false);
+	if (ret == 0)
+		ret = ovl_dir_fd(fs, parent, 0, &d);
+	if (ret < 0)
+		return ret;
+	fd = openat(d.fd, ".", (open_flags & ~O_TRUNC) | O_TMPFILE | O_CLOEXEC, mode & 07777);
+	if (fd < 0)
+		return -errno;
+	ret = own_new(req, d.fd, fd, "");
+	/* chown clears setuid/setgid: put the asked-for mode back */
+	if (ret == 0 && (mode & (S_ISUID | S_ISGID)) && fchmod(fd, mode & 07777) < 0)
+		ret = -errno;
+	if (ret == 0 && (path_fd = open(ovl_procpath(&p, fd), O_PATH | O_CLOEXEC)) < 0)
+		ret = -errno;
+	if (ret == 0)
+		ret = fill_new_entry(fs, parent, NULL, fd, e, 0);
+	if (ret == 0 && !(n = ovl_node_get(fs, e->ino)))
+		ret = -ESTALE;
+	if (ret == 0) {
+		atomic_store(&n->orphan_fd, path_fd);
+		*fdp = fd;
+		return 0;
+	}
+	if (path_fd >= 0)
+		close(path_fd);
+	close(fd);
+	return ret;
+}
+
 static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      dev_t rdev, const char *link)
 {
@@ -284,7 +329,10 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	OVL_DFD from = { .fd = -1 };
 	OVL_DFD to = { .fd = -1 };
 	enum upper_state state;
-	int err, ret;
+	struct ovl_procpath p;
+	const char *src;
+	int err, ret, orphan, src_dir, src_flags;
+	bool nameless;
 
 	ovl_debug("link ino=%lu newparent=%lu newname=%s", (unsigned long)ino,
 		  (unsigned long)newparent, newname);
@@ -297,24 +345,31 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	/* A nameless node (O_TMPFILE, or removed while open) links from the
+	 * file itself: the kernel allows it for an O_TMPFILE file only. */
+	orphan = atomic_load(&n->orphan_fd);
+	nameless = orphan >= 0 && !ovl_node_live(fs, n);
 	ret = ovl_copy_up(fs, n, true);
 	if (ret == 0)
 		ret = ovl_copy_up(fs, q, false);
-	if (ret == 0)
+	if (ret == 0 && !nameless)
 		ret = ovl_node_name(fs, n, &src_parent, name);
-	if (ret == 0)
+	if (ret == 0 && !nameless)
 		ret = ovl_dir_fd(fs, src_parent, 0, &from);
 	if (ret == 0)
 		ret = ovl_dir_fd(fs, q, 0, &to);
+	src_dir = nameless ? AT_FDCWD : from.fd;
+	src = nameless ? ovl_procpath(&p, orphan) : name;
+	src_flags = nameless ? AT_SYMLINK_FOLLOW : 0;
 	if (ret == 0) {
 		state = upper_state(fs, to.fd, newname);
 		if (state == UPPER_ENTRY) {
 			ret = -EEXIST;
 		} else if (state == UPPER_NONE) {
-			ret = linkat(from.fd, name, to.fd, newname, 0) < 0 ? -errno : 0;
+			ret = linkat(src_dir, src, to.fd, newname, src_flags) < 0 ? -errno : 0;
 		} else {
 			ovl_work_tmpname(fs, tmp);
-			ret = linkat(from.fd, name, fs->workfd, tmp, 0) < 0 ? -errno : 0;
+			ret = linkat(src_dir, src, fs->workfd, tmp, src_flags) < 0 ? -errno : 0;
 			if (ret == 0)
 				ret = replace_whiteout(fs, to.fd, newname, tmp, false, state);
 			if (ret < 0)

@@ -91,6 +91,32 @@ static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
 	}
 }
 
+/* The answer to create or tmpfile: ret < 0, or the new file open on fd
+ * with entry e (the entry holds a kernel reference: the node stays). */
+static void reply_created(fuse_req_t req, struct ovl_fs *fs, int ret, int fd, int flags,
+			  const struct fuse_entry_param *e, struct fuse_file_info *fi)
+{
+	struct ovl_file *f;
+
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	f = ovl_file_new(fd, 0, flags);
+	if (!f) {
+		close(fd);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	f->node = ovl_node_get(fs, e->ino);
+	if (!f->node) {
+		ovl_file_free(fs, f, false);
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	reply_open(req, fs, f, fi, e);
+}
+
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs(req);
@@ -133,7 +159,6 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	struct ovl_fs *fs = ovl_fs(req);
 	struct ovl_node *p = ovl_node_get(fs, parent);
 	struct fuse_entry_param e;
-	struct ovl_file *f;
 	int fd = -1, ret;
 	int flags = real_open_flags(fs, fi->flags);
 
@@ -144,25 +169,27 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		return;
 	}
 	ret = ovl_create_object(req, p, name, (mode & 07777) | S_IFREG, 0, NULL, flags, &fd, &e);
-	if (ret < 0) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	f = ovl_file_new(fd, 0, flags);
-	if (!f) {
-		close(fd);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	/* the entry holds a kernel reference: the node stays while open */
-	f->node = ovl_node_get(fs, e.ino);
-	if (!f->node) {
-		ovl_file_free(fs, f, false);
+	reply_created(req, fs, ret, fd, flags, &e, fi);
+}
+
+/* O_TMPFILE: an open file with a node but no name, until a link names it */
+void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs(req);
+	struct ovl_node *p = ovl_node_get(fs, parent);
+	struct fuse_entry_param e;
+	int fd = -1, ret;
+	int flags = real_open_flags(fs, fi->flags);
+
+	ovl_debug("tmpfile parent=%lu mode=0%o flags=0%o", (unsigned long)parent, mode, fi->flags);
+	if (!p) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	reply_open(req, fs, f, fi, &e);
+	ret = fs->has_upper ? ovl_create_tmpfile(req, p, mode, flags, &fd, &e) : -EROFS;
+	reply_created(req, fs, ret, fd, flags, &e, fi);
 }
+
 
 void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {

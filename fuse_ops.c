@@ -126,6 +126,9 @@ const struct fuse_lowlevel_ops ovl_ops = {
 	.removexattr = ovl_removexattr,
 	.access = ovl_access,
 	.create = ovl_create,
+#if FUSE_USE_VERSION >= FUSE_MAKE_VERSION(3, 15)   /* libfuse 3.14 has no tmpfile */
+	.tmpfile = ovl_tmpfile,
+#endif
 	.fallocate = ovl_fallocate,
 	.copy_file_range = ovl_copy_file_range,
 	.lseek = ovl_lseek,

@@ -93,7 +93,9 @@ static int write_override(struct ovl_fs *fs, int dirfd, const char *name, uid_t 
 {
 	struct ovl_procpath p;
 	char buf[64];
-	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), ret = 0;
+	int fd = *name ? openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+		       : fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	int ret = 0;
 
 	if (fd < 0)
 		return -errno;
@@ -104,19 +106,21 @@ static int write_override(struct ovl_fs *fs, int dirfd, const char *name, uid_t 
 	return ret;
 }
 
+/* name "": the object dirfd itself (an O_TMPFILE file has no name) */
 int ovl_set_owner(struct ovl_fs *fs, int dirfd, const char *name, uid_t uid, gid_t gid)
 {
+	int at = *name ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH;
 	struct stat st;
 
 	if (override_xattr(fs)) {
-		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fstatat(dirfd, name, &st, at) < 0)
 			return -errno;
 		return write_override(fs, dirfd, name, uid == (uid_t)-1 ? st.st_uid : uid,
 				      gid == (gid_t)-1 ? st.st_gid : gid, st.st_mode);
 	}
 	if ((uid == (uid_t)-1 || uid == fs->euid) && (gid == (gid_t)-1 || gid == fs->egid))
 		return 0; /* created with these ids already */
-	return fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	return fchownat(dirfd, name, uid, gid, at) < 0 ? -errno : 0;
 }
 
 /* A merged directory cannot know its subdirectory count: nlink 1, as

@@ -193,6 +193,13 @@ int ovl_open_node(struct ovl_fs *fs, struct ovl_node *n, int flags, int *fd)
 	OVL_DFD d = { .fd = -1 };
 	int ret;
 
+	/* Removed while open, or O_TMPFILE: the file itself, not its old name */
+	int orphan = atomic_load(&n->orphan_fd);
+	if (orphan >= 0 && !ovl_node_live(fs, n)) {
+		struct ovl_procpath p;
+		*fd = open(ovl_procpath(&p, orphan), flags | O_CLOEXEC);
+		return *fd < 0 ? -errno : 0;
+	}
 	flags |= O_NOFOLLOW | O_CLOEXEC;
 	if (ovl_is_dir(n)) {
 		ret = ovl_dir_fd(fs, n, ovl_node_layer(n), &d);

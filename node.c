@@ -305,6 +305,29 @@ struct ovl_node *ovl_node_insert(struct ovl_fs *fs, struct ovl_node *parent,
 	return fresh;
 }
 
+/* A node with no name, an O_TMPFILE file: an id for the kernel and its
+ * parent pinned, but never found by name. Its name is "", which opens
+ * nothing in any directory (namei.c reaches it by its orphan fd). */
+struct ovl_node *ovl_node_insert_nameless(struct ovl_fs *fs, struct ovl_node *parent,
+					  struct ovl_node *fresh)
+{
+	char *copy = strdup("");
+
+	pthread_rwlock_wrlock(&fs->tree_lock);
+	if (!copy || slot_alloc(fs, fresh) < 0) {
+		pthread_rwlock_unlock(&fs->tree_lock);
+		free(copy);
+		ovl_node_free(fs, fresh);
+		return NULL;
+	}
+	fresh->name = copy;
+	fresh->parent = parent;
+	parent->pins++;
+	fresh->nlookup = 1;
+	pthread_rwlock_unlock(&fs->tree_lock);
+	return fresh;
+}
+
 struct ovl_node *ovl_node_find(struct ovl_fs *fs, struct ovl_node *parent, const char *name)
 {
 	struct ovl_node *n;

@@ -189,6 +189,8 @@ void ovl_node_free(struct ovl_fs *fs, struct ovl_node *n);
 struct ovl_node *ovl_node_get(struct ovl_fs *fs, fuse_ino_t id);
 struct ovl_node *ovl_node_insert(struct ovl_fs *fs, struct ovl_node *parent,
 				 const char *name, struct ovl_node *fresh);
+struct ovl_node *ovl_node_insert_nameless(struct ovl_fs *fs, struct ovl_node *parent,
+					  struct ovl_node *fresh);
 /* Returns the cached child, pinned (release with ovl_node_unpin), or NULL. */
 struct ovl_node *ovl_node_find(struct ovl_fs *fs, struct ovl_node *parent, const char *name);
 void ovl_node_forget(struct ovl_fs *fs, struct ovl_node *n, uint64_t nlookup);
@@ -269,6 +271,8 @@ void ovl_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 int ovl_create_object(fuse_req_t req, struct ovl_node *parent, const char *name,
 		      mode_t mode, dev_t rdev, const char *link, int open_flags, int *fd,
 		      struct fuse_entry_param *e);
+int ovl_create_tmpfile(fuse_req_t req, struct ovl_node *parent, mode_t mode, int open_flags,
+		       int *fdp, struct fuse_entry_param *e);
 
 /* file.c */
 struct ovl_file {
@@ -282,6 +286,7 @@ struct ovl_file {
 	pthread_mutex_t lock;
 };
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi);
 void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		struct fuse_file_info *fi);
 void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
