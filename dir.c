@@ -175,8 +175,7 @@ static int fill_new_entry(struct ovl_fs *fs, struct ovl_node *parent, const char
 		}
 		ovl_dir_set_fd(fs, fresh, 0, dfd);
 	}
-	n = name ? ovl_node_insert(fs, parent, name, fresh)
-		 : ovl_node_insert_nameless(fs, parent, fresh);
+	n = ovl_node_insert(fs, parent, name, fresh);   /* name NULL: O_TMPFILE */
 	if (!n)
 		return -ENOMEM;
 	e->ino = n->id;

@@ -265,18 +265,21 @@ static void free_dead(struct ovl_fs *fs, struct ovl_node *dead)
 	}
 }
 
+/* name NULL: a node with no name, an O_TMPFILE file: an id for the kernel
+ * and its parent pinned, but never found by name.  Its name is "", which
+ * opens nothing in any directory (namei.c reaches it by its orphan fd). */
 struct ovl_node *ovl_node_insert(struct ovl_fs *fs, struct ovl_node *parent,
 				 const char *name, struct ovl_node *fresh)
 {
 	struct ovl_node *n;
-	char *copy = strdup(name);
+	char *copy = strdup(name ? name : "");
 
 	if (!copy) {
 		ovl_node_free(fs, fresh);
 		return NULL;
 	}
 	pthread_rwlock_wrlock(&fs->tree_lock);
-	n = hash_find(fs, parent, name);
+	n = name ? hash_find(fs, parent, name) : NULL;
 	if (n && (n->type != fresh->type || ovl_node_layer(n) > ovl_node_layer(fresh))) {
 		/* The cached node is out of date (the layers changed under
 		 * us): let the fresh one take its name. */
@@ -300,30 +303,8 @@ struct ovl_node *ovl_node_insert(struct ovl_fs *fs, struct ovl_node *parent,
 	fresh->parent = parent;
 	parent->pins++;
 	fresh->nlookup = 1;
-	hash_add(fs, fresh);
-	pthread_rwlock_unlock(&fs->tree_lock);
-	return fresh;
-}
-
-/* A node with no name, an O_TMPFILE file: an id for the kernel and its
- * parent pinned, but never found by name. Its name is "", which opens
- * nothing in any directory (namei.c reaches it by its orphan fd). */
-struct ovl_node *ovl_node_insert_nameless(struct ovl_fs *fs, struct ovl_node *parent,
-					  struct ovl_node *fresh)
-{
-	char *copy = strdup("");
-
-	pthread_rwlock_wrlock(&fs->tree_lock);
-	if (!copy || slot_alloc(fs, fresh) < 0) {
-		pthread_rwlock_unlock(&fs->tree_lock);
-		free(copy);
-		ovl_node_free(fs, fresh);
-		return NULL;
-	}
-	fresh->name = copy;
-	fresh->parent = parent;
-	parent->pins++;
-	fresh->nlookup = 1;
+	if (name)
+		hash_add(fs, fresh);
 	pthread_rwlock_unlock(&fs->tree_lock);
 	return fresh;
 }

@@ -189,8 +189,6 @@ void ovl_node_free(struct ovl_fs *fs, struct ovl_node *n);
 struct ovl_node *ovl_node_get(struct ovl_fs *fs, fuse_ino_t id);
 struct ovl_node *ovl_node_insert(struct ovl_fs *fs, struct ovl_node *parent,
 				 const char *name, struct ovl_node *fresh);
-struct ovl_node *ovl_node_insert_nameless(struct ovl_fs *fs, struct ovl_node *parent,
-					  struct ovl_node *fresh);
 /* Returns the cached child, pinned (release with ovl_node_unpin), or NULL. */
 struct ovl_node *ovl_node_find(struct ovl_fs *fs, struct ovl_node *parent, const char *name);
 void ovl_node_forget(struct ovl_fs *fs, struct ovl_node *n, uint64_t nlookup);
