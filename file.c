@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -66,14 +67,30 @@ static int real_open_flags(struct ovl_fs *fs, int flags)
 	return flags;
 }
 
-/* Account a new open file handle, choose how the kernel does its I/O and
- * answer; e: the entry, for create. */
-static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
-		       struct fuse_file_info *fi, const struct fuse_entry_param *e)
+/* -o debug: the one line of an open, create or tmpfile request, written
+ * with its answer: what (the request), e (the entry, if one), how or ret */
+static void debug_open(const char *what, const struct fuse_entry_param *e, const char *how,
+		       int ret)
 {
+	if (ret < 0)
+		ovl_debug("%s -> %s", what, strerror(-ret));
+	else if (e)
+		ovl_debug("%s -> ino=%lu, %s", what, (unsigned long)e->ino, how);
+	else
+		ovl_debug("%s -> %s", what, how);
+}
+
+/* Account a new open file handle, choose how the kernel does its I/O and
+ * answer; what: the request (-o debug), e: the entry, for create. */
+static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
+		       struct fuse_file_info *fi, const char *what,
+		       const struct fuse_entry_param *e)
+{
+	char how[64];
 	int ret;
 
 	ret = ovl_passthrough_open(fs, f->node, f, fi);
+	debug_open(what, e, ret < 0 ? NULL : ovl_passthrough_how(f, fi, how, sizeof(how)), ret);
 	if (ret < 0) {
 		f->node = NULL;   /* nothing of the node to undo */
 		ovl_file_free(fs, f, false);
@@ -93,40 +110,41 @@ static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
 
 /* The answer to create or tmpfile: ret < 0, or the new file open on fd
  * with entry e (the entry holds a kernel reference: the node stays). */
-static void reply_created(fuse_req_t req, struct ovl_fs *fs, int ret, int fd, int flags,
-			  const struct fuse_entry_param *e, struct fuse_file_info *fi)
+static void reply_created(fuse_req_t req, struct ovl_fs *fs, const char *what, int ret,
+			  int fd, int flags, const struct fuse_entry_param *e,
+			  struct fuse_file_info *fi)
 {
-	struct ovl_file *f;
+	struct ovl_file *f = NULL;
 
+	if (ret == 0 && !(f = ovl_file_new(fd, 0, flags))) {
+		close(fd);
+		ret = -ENOMEM;
+	}
+	if (ret == 0 && !(f->node = ovl_node_get(fs, e->ino))) {
+		ovl_file_free(fs, f, false);
+		ret = -ESTALE;
+	}
 	if (ret < 0) {
+		debug_open(what, NULL, NULL, ret);
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	f = ovl_file_new(fd, 0, flags);
-	if (!f) {
-		close(fd);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	f->node = ovl_node_get(fs, e->ino);
-	if (!f->node) {
-		ovl_file_free(fs, f, false);
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	reply_open(req, fs, f, fi, e);
+	reply_open(req, fs, f, fi, what, e);
 }
 
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs(req);
 	struct ovl_node *n = ovl_node_get(fs, ino);
-	struct ovl_file *f;
+	struct ovl_file *f = NULL;
 	int fd, ret = 0;
 	int flags = real_open_flags(fs, fi->flags);
 
-	ovl_debug("open ino=%lu flags=0%o", (unsigned long)ino, fi->flags);
+	char what[64];
+
+	snprintf(what, sizeof(what), "open ino=%lu flags=0%o", (unsigned long)ino, fi->flags);
 	if (!n) {
+		debug_open(what, NULL, NULL, -ESTALE);
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
@@ -137,20 +155,19 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (ret == 0)
 		ret = ovl_open_node(fs, n, flags, &fd);
-	if (ret < 0) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	f = ovl_file_new(fd, ovl_node_layer(n), flags);
-	if (!f) {
+	if (ret == 0 && !(f = ovl_file_new(fd, ovl_node_layer(n), flags))) {
 		close(fd);
-		fuse_reply_err(req, ENOMEM);
+		ret = -ENOMEM;
+	}
+	if (ret < 0) {
+		debug_open(what, NULL, NULL, ret);
+		fuse_reply_err(req, -ret);
 		return;
 	}
 	f->node = n;
 	if ((flags & O_TRUNC) && ovl_fi_kill_suidgid(fi))
 		ovl_kill_suidgid(req, n);
-	reply_open(req, fs, f, fi, NULL);
+	reply_open(req, fs, f, fi, what, NULL);
 }
 
 void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -162,14 +179,13 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	int fd = -1, ret;
 	int flags = real_open_flags(fs, fi->flags);
 
-	ovl_debug("create parent=%lu name=%s mode=0%o flags=0%o", (unsigned long)parent, name,
-		  mode, fi->flags);
-	if (!p) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	ret = ovl_create_object(req, p, name, (mode & 07777) | S_IFREG, 0, NULL, flags, &fd, &e);
-	reply_created(req, fs, ret, fd, flags, &e, fi);
+	char what[NAME_MAX + 96];
+
+	snprintf(what, sizeof(what), "create parent=%lu name=%s mode=0%o flags=0%o",
+		 (unsigned long)parent, name, mode, fi->flags);
+	ret = p ? ovl_create_object(req, p, name, (mode & 07777) | S_IFREG, 0, NULL, flags, &fd, &e)
+		: -ESTALE;
+	reply_created(req, fs, what, ret, fd, flags, &e, fi);
 }
 
 /* O_TMPFILE: an open file with a node but no name, until a link names it */
@@ -181,13 +197,13 @@ void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_fil
 	int fd = -1, ret;
 	int flags = real_open_flags(fs, fi->flags);
 
-	ovl_debug("tmpfile parent=%lu mode=0%o flags=0%o", (unsigned long)parent, mode, fi->flags);
-	if (!p) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	ret = fs->has_upper ? ovl_create_tmpfile(req, p, mode, flags, &fd, &e) : -EROFS;
-	reply_created(req, fs, ret, fd, flags, &e, fi);
+	char what[96];
+
+	snprintf(what, sizeof(what), "tmpfile parent=%lu mode=0%o flags=0%o",
+		 (unsigned long)parent, mode, fi->flags);
+	ret = !p ? -ESTALE : !fs->has_upper ? -EROFS
+		 : ovl_create_tmpfile(req, p, mode, flags, &fd, &e);
+	reply_created(req, fs, what, ret, fd, flags, &e, fi);
 }
 
 

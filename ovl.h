@@ -279,6 +279,7 @@ struct ovl_file {
 	int flags;
 	int stale_fd;   /* the lower fd replaced after a copy-up, closed at release */
 	bool passthrough; /* the kernel does its I/O on the node's backing */
+	enum ovl_pt_reason pt_why; /* if not: why (OVL_PT_NREASONS: registration failed) */
 	struct ovl_node *node; /* alive while open: the kernel holds the inode */
 	struct ovl_list link;  /* in fs->open_files */
 	pthread_mutex_t lock;
@@ -324,6 +325,9 @@ void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
 /* Choose passthrough or I/O through us for a new open f of n, fill fi. */
 int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f,
 			 struct fuse_file_info *fi);
+/* "passthrough, backing B" or "through the daemon (why)", for -o debug */
+const char *ovl_passthrough_how(const struct ovl_file *f, const struct fuse_file_info *fi,
+				char *buf, size_t len);
 /* connected: false when the connection is gone (no backing to close) */
 void ovl_passthrough_release(struct ovl_fs *fs, struct ovl_file *f, bool connected);
 /* -ETXTBSY while a lower backing serves reads of n (passthrough=all) */

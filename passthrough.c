@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/vfs.h>
@@ -219,13 +220,12 @@ int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file 
 		fi->backing_id = id;
 		fi->keep_cache = 0;
 		atomic_fetch_add_explicit(&fs->stats.pt_opens, 1, memory_order_relaxed);
-		ovl_debug("open ino=%lu -> passthrough, backing %d", (unsigned long)n->id, id);
 		return 0;
 	}
-	ovl_debug("open ino=%lu -> through the daemon (%s)", (unsigned long)n->id,
-		  why == OVL_PT_NREASONS ? "registration failed" : ovl_pt_reason_names[why]);
+	f->pt_why = why;
 #else
 	(void)n;
+	f->pt_why = OVL_PT_OFF;
 #endif
 	/* Lower files never change, so their pages may outlive the open; an
 	 * upper file may have been written through a backing meanwhile. */
@@ -234,6 +234,22 @@ int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file 
 	else
 		fi->keep_cache = !fs->writeback;
 	return 0;
+}
+
+const char *ovl_passthrough_how(const struct ovl_file *f, const struct fuse_file_info *fi,
+				char *buf, size_t len)
+{
+#ifdef HAVE_FUSE_PASSTHROUGH
+	if (f->passthrough) {
+		snprintf(buf, len, "passthrough, backing %d", fi->backing_id);
+		return buf;
+	}
+#else
+	(void)fi;
+#endif
+	snprintf(buf, len, "through the daemon (%s)", f->pt_why == OVL_PT_NREASONS ?
+		 "registration failed" : ovl_pt_reason_names[f->pt_why]);
+	return buf;
 }
 
 void ovl_passthrough_release(struct ovl_fs *fs, struct ovl_file *f, bool connected)

@@ -85,15 +85,25 @@ pt_stats() {
 	return 1
 }
 
-# The node id the daemon logged for the last open (or create).
+# The daemon logs one line per open, create or tmpfile request:
+#   open ino=N flags=0F -> passthrough, backing B
+#   create parent=P name=X mode=0M flags=0F -> ino=N, through the daemon (WHY)
+
+# The node id of the last successful open (or create).
 last_open_ino() {
-	grep -oE 'debug: open ino=[0-9]+' "$OVL_LOG" | tail -n 1 | grep -oE '[0-9]+$'
+	grep -oE 'debug: open ino=[0-9]+ flags=[0-7]+ -> (passthrough|through)|-> ino=[0-9]+, ' "$OVL_LOG" |
+		tail -n 1 | grep -oE 'ino=[0-9]+' | grep -oE '[0-9]+'
+}
+
+# The opens (and creates) of node INO that succeeded, one line each.
+opens_of() {
+	grep -E "debug: open ino=$1 flags=[0-7]+ -> (passthrough|through)|-> ino=$1, " "$OVL_LOG"
 }
 
 # How the last open of node INO was served: "passthrough" or "through the
 # daemon (REASON)".
 open_result() {
-	grep -E "debug: open ino=$1 -> " "$OVL_LOG" | tail -n 1 | sed -E 's/.* -> //; s/, backing [0-9]+$//'
+	opens_of "$1" | tail -n 1 | sed -E 's/.* -> (ino=[0-9]+, )?//; s/, backing [0-9]+$//'
 }
 
 # wait_released INO: waits (5 s) until the daemon has released every open
@@ -101,7 +111,7 @@ open_result() {
 wait_released() {
 	local i opens rels
 	for ((i = 0; i < 100; i++)); do
-		opens="$(count_log "debug: open ino=$1 -> ")"
+		opens="$(opens_of "$1" | wc -l)"
 		rels="$(count_log "debug: release ino=$1\$")"
 		[ "$opens" = "$rels" ] && return 0
 		sleep 0.05
