@@ -108,9 +108,12 @@ run_prog() {   # run_prog LABEL FILE
         77) echo "ok $f # skip $(tail -n1 "$log")"; SKIP=$((SKIP + 1))
             SUMMARY+=("$(printf '%-6s %-40s skipped' "$label" "$f")") ;;
         # What failed comes first (CI shows the lines next to "not ok"),
-        # then the end of the log, where a crash or a timeout shows.
+        # then the rest without the passing checks, then the end of the
+        # log, where a crash or a timeout shows.
         *)  echo "not ok $f (exit $rc)"
-            { grep -v '^ok ' "$log" | head -n 80; echo "-- end of log:"; tail -n 5 "$log"; } | sed 's/^/# /'
+            { grep -E 'FAIL' "$log" | head -n 20; echo "-- log without passing checks:"
+              grep -vE '^ok |: ok: ' "$log" | head -n 80; echo "-- end of log:"; tail -n 5 "$log"; } |
+                sed 's/^/# /'
             FAIL=$((FAIL + 1))
             SUMMARY+=("$(printf '%-6s %-40s FAILED (exit %d)' "$label" "$f" "$rc")") ;;
     esac
