@@ -346,8 +346,8 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	}
 	/* A nameless node (O_TMPFILE, or removed while open) links from the
 	 * file itself: the kernel allows it for an O_TMPFILE file only. */
-	orphan = atomic_load(&n->orphan_fd);
-	nameless = orphan >= 0 && !ovl_node_live(fs, n);
+	orphan = ovl_node_orphan_fd(fs, n);
+	nameless = orphan >= 0;
 	ret = ovl_copy_up(fs, n, true);
 	if (ret == 0)
 		ret = ovl_copy_up(fs, q, false);

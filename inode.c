@@ -157,7 +157,7 @@ static int stat_node(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f, 
 	struct ovl_node *parent;
 	char name[NAME_MAX + 1];
 	OVL_DFD d = { .fd = -1 };
-	int ret;
+	int ret, orphan;
 
 	if (f) {
 		if (fstat(ovl_file_fd(fs, n, f), st) < 0)
@@ -167,8 +167,8 @@ static int stat_node(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f, 
 			return 0;
 		}
 	}
-	if (!f && atomic_load(&n->orphan_fd) >= 0 && !ovl_node_live(fs, n)) {
-		if (fstat(atomic_load(&n->orphan_fd), st) < 0)
+	if (!f && (orphan = ovl_node_orphan_fd(fs, n)) >= 0) {
+		if (fstat(orphan, st) < 0)
 			return -errno;
 		ovl_present_stat(fs, n, st);
 		return 0;

@@ -194,8 +194,8 @@ int ovl_open_node(struct ovl_fs *fs, struct ovl_node *n, int flags, int *fd)
 	int ret;
 
 	/* Removed while open, or O_TMPFILE: the file itself, not its old name */
-	int orphan = atomic_load(&n->orphan_fd);
-	if (orphan >= 0 && !ovl_node_live(fs, n)) {
+	int orphan = ovl_node_orphan_fd(fs, n);
+	if (orphan >= 0) {
 		struct ovl_procpath p;
 		*fd = open(ovl_procpath(&p, orphan), flags | O_CLOEXEC);
 		return *fd < 0 ? -errno : 0;

@@ -359,6 +359,15 @@ void ovl_node_unpin(struct ovl_fs *fs, struct ovl_node *n)
 	free_dead(fs, dead);
 }
 
+/* The O_PATH fd of a node with no name (removed while open, or O_TMPFILE),
+ * by which it is reached instead of a name; -1 for a node with a name. */
+int ovl_node_orphan_fd(struct ovl_fs *fs, struct ovl_node *n)
+{
+	int fd = atomic_load(&n->orphan_fd);
+
+	return fd >= 0 && !ovl_node_live(fs, n) ? fd : -1;
+}
+
 bool ovl_node_live(struct ovl_fs *fs, struct ovl_node *n)
 {
 	bool live;

@@ -195,6 +195,7 @@ void ovl_node_forget(struct ovl_fs *fs, struct ovl_node *n, uint64_t nlookup);
 void ovl_node_unhash(struct ovl_fs *fs, struct ovl_node *n);
 /* false once n was removed (unlinked, rmdir'ed, renamed over) */
 bool ovl_node_live(struct ovl_fs *fs, struct ovl_node *n);
+int ovl_node_orphan_fd(struct ovl_fs *fs, struct ovl_node *n);
 void ovl_node_move(struct ovl_fs *fs, struct ovl_node *n, struct ovl_node *newparent,
 		   const char *newname);
 int ovl_node_name(struct ovl_fs *fs, struct ovl_node *n, struct ovl_node **parent,
