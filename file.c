@@ -68,16 +68,22 @@ static int real_open_flags(struct ovl_fs *fs, int flags)
 }
 
 /* -o debug: the one line of an open, create or tmpfile request, written
- * with its answer: what (the request), e (the entry, if one), how or ret */
-static void debug_open(const char *what, const struct fuse_entry_param *e, const char *how,
-		       int ret)
+ * with its answer: what (the request, formatted only under -o debug), e
+ * (the entry, if one), then how the file f is served, or the error ret. */
+static void debug_open(const char *what, const struct fuse_entry_param *e,
+		       const struct ovl_file *f, const struct fuse_file_info *fi, int ret)
 {
+	char how[64];
+
+	if (!ovl_debug_enabled)
+		return;
 	if (ret < 0)
 		ovl_debug("%s -> %s", what, strerror(-ret));
 	else if (e)
-		ovl_debug("%s -> ino=%lu, %s", what, (unsigned long)e->ino, how);
+		ovl_debug("%s -> ino=%lu, %s", what, (unsigned long)e->ino,
+			  ovl_passthrough_how(f, fi, how, sizeof(how)));
 	else
-		ovl_debug("%s -> %s", what, how);
+		ovl_debug("%s -> %s", what, ovl_passthrough_how(f, fi, how, sizeof(how)));
 }
 
 /* Account a new open file handle, choose how the kernel does its I/O and
@@ -86,11 +92,10 @@ static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
 		       struct fuse_file_info *fi, const char *what,
 		       const struct fuse_entry_param *e)
 {
-	char how[64];
 	int ret;
 
 	ret = ovl_passthrough_open(fs, f->node, f, fi);
-	debug_open(what, e, ret < 0 ? NULL : ovl_passthrough_how(f, fi, how, sizeof(how)), ret);
+	debug_open(what, e, f, fi, ret);
 	if (ret < 0) {
 		f->node = NULL;   /* nothing of the node to undo */
 		ovl_file_free(fs, f, false);
@@ -125,7 +130,7 @@ static void reply_created(fuse_req_t req, struct ovl_fs *fs, const char *what, i
 		ret = -ESTALE;
 	}
 	if (ret < 0) {
-		debug_open(what, NULL, NULL, ret);
+		debug_open(what, NULL, NULL, NULL, ret);
 		fuse_reply_err(req, -ret);
 		return;
 	}
@@ -139,12 +144,12 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ovl_file *f = NULL;
 	int fd, ret = 0;
 	int flags = real_open_flags(fs, fi->flags);
-
 	char what[64];
 
-	snprintf(what, sizeof(what), "open ino=%lu flags=0%o", (unsigned long)ino, fi->flags);
+	if (ovl_debug_enabled)
+		snprintf(what, sizeof(what), "open ino=%lu flags=0%o", (unsigned long)ino, fi->flags);
 	if (!n) {
-		debug_open(what, NULL, NULL, -ESTALE);
+		debug_open(what, NULL, NULL, NULL, -ESTALE);
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
@@ -160,7 +165,7 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ret = -ENOMEM;
 	}
 	if (ret < 0) {
-		debug_open(what, NULL, NULL, ret);
+		debug_open(what, NULL, NULL, NULL, ret);
 		fuse_reply_err(req, -ret);
 		return;
 	}
@@ -178,11 +183,11 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	struct fuse_entry_param e;
 	int fd = -1, ret;
 	int flags = real_open_flags(fs, fi->flags);
-
 	char what[NAME_MAX + 96];
 
-	snprintf(what, sizeof(what), "create parent=%lu name=%s mode=0%o flags=0%o",
-		 (unsigned long)parent, name, mode, fi->flags);
+	if (ovl_debug_enabled)
+		snprintf(what, sizeof(what), "create parent=%lu name=%s mode=0%o flags=0%o",
+			 (unsigned long)parent, name, mode, fi->flags);
 	ret = p ? ovl_create_object(req, p, name, (mode & 07777) | S_IFREG, 0, NULL, flags, &fd, &e)
 		: -ESTALE;
 	reply_created(req, fs, what, ret, fd, flags, &e, fi);
@@ -196,16 +201,15 @@ void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_fil
 	struct fuse_entry_param e;
 	int fd = -1, ret;
 	int flags = real_open_flags(fs, fi->flags);
-
 	char what[96];
 
-	snprintf(what, sizeof(what), "tmpfile parent=%lu mode=0%o flags=0%o",
-		 (unsigned long)parent, mode, fi->flags);
+	if (ovl_debug_enabled)
+		snprintf(what, sizeof(what), "tmpfile parent=%lu mode=0%o flags=0%o",
+			 (unsigned long)parent, mode, fi->flags);
 	ret = !p ? -ESTALE : !fs->has_upper ? -EROFS
 		 : ovl_create_tmpfile(req, p, mode, flags, &fd, &e);
 	reply_created(req, fs, what, ret, fd, flags, &e, fi);
 }
-
 
 void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
