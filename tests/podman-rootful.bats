@@ -7,10 +7,7 @@ load helpers
 load podman
 
 setup_file() {
-	ovl_build_tool
-	export OVLTOOL
-	pm_setup_store rootful
-	pm_import_base
+	pm_setup_file rootful
 }
 
 teardown_file() {
@@ -22,7 +19,6 @@ setup() {
 }
 
 teardown() {
-	pm_syslog_stop
 	pm_teardown
 }
 

@@ -6,10 +6,11 @@
 # Nothing outside $PM_DIR (/var/tmp/ovl-podman.XXXXXX) is touched, except the
 # rootless suite's user (created once) and /dev/fuse's mode (restored).
 #
-# setup_file:    pm_setup_store rootful|rootless; pm_import_base
+# setup_file:    pm_setup_file rootful|rootless (store, config, base image)
 # teardown_file: pm_teardown_store
-# every test:    pm ARGS... runs podman as the suite's user; pm_watch_start /
-#                pm_watch_stop record every daemon running our binary.
+# setup/teardown: pm_setup / pm_teardown (daemon watcher, syslog listener,
+#                containers, sanitizer reports)
+# every test:    pm ARGS... runs podman as the suite's user.
 
 PM_USER=ovlpodman
 PM_BASE=localhost/ovl-base
@@ -289,6 +290,15 @@ pm_check_sanitizer() {
 	return $status
 }
 
+# The hooks of both suites: setup_file, setup and teardown (teardown_file
+# is pm_teardown_store).
+pm_setup_file() {
+	ovl_build_tool || return 1
+	export OVLTOOL
+	pm_setup_store "$1"
+	pm_import_base
+}
+
 pm_setup() {
 	[ -z "$PM_SKIP" ] || skip "$PM_SKIP"
 	pm_load_env
@@ -298,6 +308,7 @@ pm_setup() {
 pm_teardown() {
 	local status=0 i
 	[ -z "$PM_SKIP" ] || return 0
+	pm_syslog_stop
 	pm_watch_stop
 	pm rm -a -f -t 0 >/dev/null 2>&1
 	# Sanitizer reports are written when a daemon exits, after its unmount.
