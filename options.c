@@ -252,7 +252,6 @@ oom:
 	return 1;
 }
 
-/* DISK:PRESENTED:LEN[:DISK:PRESENTED:LEN...] ("," also separates triples). */
 /* "D:P:L[:D:P:L...]"; triples may also be separated by ','. Empty fields
  * are skipped, as fuse-overlayfs 1.x does: containers/storage writes
  * "uidmapping=:0:100000:65536". */
