@@ -106,7 +106,8 @@ opaque_case() {
 	[ -c "$UPPER/dir/a" ]
 	assert_eq "0:0" "$(stat -c '%t:%T' "$UPPER/dir/a")"
 	ovl_mount
-	[ ! -e "$MNT/file2" ] && [ ! -e "$MNT/dir/a" ]
+	[ ! -e "$MNT/file2" ]
+	[ ! -e "$MNT/dir/a" ]
 	ovl_umount
 }
 

@@ -63,12 +63,14 @@ setup() {
 	assert_eq file1 "$(readlink "$MNT/link")"
 	assert_eq nowhere "$(readlink "$MNT/dangling")"
 	assert_eq "lower1 file" "$(cat "$MNT/link")"
-	[ -L "$MNT/dangling" ] && [ ! -e "$MNT/dangling" ]
+	[ -L "$MNT/dangling" ]
+	[ ! -e "$MNT/dangling" ]
 }
 
 @test "mknod: fifo, socket and character device" {
 	mkfifo "$MNT/fifo"
-	[ -p "$MNT/fifo" ] && [ -p "$UPPER/fifo" ]
+	[ -p "$MNT/fifo" ]
+	[ -p "$UPPER/fifo" ]
 	mknod "$MNT/chr" c 1 3
 	[ -c "$MNT/chr" ]
 	assert_eq "1:3" "$(stat -c '%t:%T' "$MNT/chr")"
@@ -76,7 +78,8 @@ setup() {
 	[ -b "$MNT/blk" ]
 	run python3 -c "import socket; s=socket.socket(socket.AF_UNIX); s.bind('$MNT/sock')"
 	assert_status 0
-	[ -S "$MNT/sock" ] && [ -S "$UPPER/sock" ]
+	[ -S "$MNT/sock" ]
+	[ -S "$UPPER/sock" ]
 }
 
 @test "mkdir, including inside lower directories" {
@@ -93,7 +96,8 @@ setup() {
 @test "unlink of upper, lower and merged-over files" {
 	echo u >"$MNT/up"
 	rm "$MNT/up"
-	[ ! -e "$MNT/up" ] && [ ! -e "$UPPER/up" ]
+	[ ! -e "$MNT/up" ]
+	[ ! -e "$UPPER/up" ]
 	rm "$MNT/file2"
 	[ ! -e "$MNT/file2" ]
 	is_whiteout "$UPPER/file2"
@@ -302,9 +306,11 @@ setup() {
 	run ovltool seek "$MNT/sparse" data 0
 	assert_output 0
 	run ovltool seek "$MNT/sparse" hole 0
-	[ "$output" -gt 0 ] && [ "$output" -le $((5 * 1048576)) ]
+	[ "$output" -gt 0 ]
+	[ "$output" -le $((5 * 1048576)) ]
 	run ovltool seek "$MNT/sparse" data 65536
-	[ "$output" -ge 65536 ] && [ "$output" -le $((5 * 1048576)) ]
+	[ "$output" -ge 65536 ]
+	[ "$output" -le $((5 * 1048576)) ]
 	run ovltool seek "$MNT/sparse" data $((6 * 1048576))
 	assert_output ENXIO
 }

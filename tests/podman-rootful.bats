@@ -88,7 +88,8 @@ teardown() {
 	pt="$(stat_num "$st" passthrough)"
 	daemon="$(stat_num "$st" "through the daemon")"
 	if [[ "${OVL_EXTRA_OPTS:-}" == *passthrough=off* ]]; then
-		[ "$pt" -eq 0 ] && [ "$daemon" -ge 3 ]
+		[ "$pt" -eq 0 ]
+		[ "$daemon" -ge 3 ]
 	else
 		# /tmp/rand written and read, /data/big written and read: each
 		# open of an upper file is passed through. /data/modify is opened

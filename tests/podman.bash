@@ -346,7 +346,9 @@ pm_ctx() {
 	local d="$PM_DIR/ctx/$BATS_TEST_NUMBER-$1"
 	mkdir -p "$d"
 	chmod 755 "$PM_DIR/ctx"
-	[ "$PM_MODE" = rootless ] && chown "$PM_USER:" "$d"
+	if [ "$PM_MODE" = rootless ]; then
+		chown "$PM_USER:" "$d"
+	fi
 	echo "$d"
 }
 
@@ -464,8 +466,10 @@ pm_case_commit() {
 	# reads as a lower layer below.
 	layer="$(pm image inspect localhost/ovl-committed --format '{{.GraphDriver.Data.UpperDir}}')"
 	pm_is_whiteout "$layer/data" gone
-	pm_is_opaque "$layer/data/tree" ||
-		{ pm_is_whiteout "$layer/data/tree" a && pm_is_whiteout "$layer/data/tree" sub; }
+	if ! pm_is_opaque "$layer/data/tree"; then
+		pm_is_whiteout "$layer/data/tree" a
+		pm_is_whiteout "$layer/data/tree" sub
+	fi
 	out="$(pm run --rm --pull=never localhost/ovl-committed sh -c "$PM_SHOW_DATA")"
 	echo "$out"
 	[ "$(echo "$out" | sed -n '1,9p')" = "$(printf '%s\n' keep keepdir link modify owned tree \

@@ -84,7 +84,9 @@ check_outside() {
 	ln -s "$OUTSIDE/secret" "$LOWER1/abs"
 	ovl_snapshot_lowers
 	ovl_mount
-	[ -L "$MNT/root" ] && [ -L "$MNT/escape" ] && [ -L "$MNT/abs" ]
+	[ -L "$MNT/root" ]
+	[ -L "$MNT/escape" ]
+	[ -L "$MNT/abs" ]
 	assert_eq / "$(readlink "$MNT/root")"
 	assert_eq ../../../../../../../../etc "$(readlink "$MNT/escape")"
 	assert_eq "$OUTSIDE/secret" "$(readlink "$MNT/abs")"
@@ -94,7 +96,8 @@ check_outside() {
 	mv "$MNT/escape" "$MNT/escape2"
 	ovl_umount
 	check_outside
-	[ -L "$UPPER/abs" ] && [ -L "$UPPER/escape2" ]
+	[ -L "$UPPER/abs" ]
+	[ -L "$UPPER/escape2" ]
 	assert_eq "5:5" "$(stat -c %u:%g "$UPPER/abs")"
 	assert_eq "0:0" "$(stat -c %u:%g "$OUTSIDE/secret")"
 }

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Run all the tests: build (with deps), build the ASan/UBSan variant, run
+# Run all the tests: lint the bats files (tests/lint-bats.sh: assertions
+# that can never fail), build (with deps), build the ASan/UBSan variant, run
 # every tests/*.bats and executable tests/*.test against the normal binary,
 # the bats files again with passthrough=off, then everything against the
 # sanitizer binary. Ends with one line
@@ -125,6 +126,33 @@ run_pass() {   # run_pass LABEL [bats]  (uses the exported environment)
     [[ ${2:-} == bats ]] && return
     for f in "${TEST_PROGS[@]}"; do run_prog "$1" "$f"; done
 }
+
+# 0. lint: an `A && B` list or a `! cmd` that is not the last command of a
+# test never fails it (bats' set -e ignores them). One failed test per line
+# found; the suites run anyway.
+lint_bats() {
+    local log=$LOGDIR/lint.log rc n
+    echo "== lint: tests/*.bats"
+    tests/lint-bats.sh >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    n=$(grep -c '^not ok lint ' "$log")
+    if ((rc == 0 && n == 0)); then
+        PASS=$((PASS + 1))
+        SUMMARY+=("$(printf '%-6s %-40s passed' lint 'tests/*.bats')")
+        return
+    fi
+    if ((n == 0)); then
+        echo "not ok lint: tests/lint-bats.sh exited $rc"
+        FAIL=$((FAIL + 1))
+        SUMMARY+=("$(printf '%-6s %-40s FAILED (tests/lint-bats.sh exited %d)' lint 'tests/*.bats' "$rc")")
+        return
+    fi
+    FAIL=$((FAIL + n))
+    SUMMARY+=("$(printf '%-6s %-40s %3d failed: %s' lint 'tests/*.bats' "$n" \
+        "$(sed -n 's/^not ok lint \([^ ]*\): .*/\1/p' "$log" | paste -sd ' ' -)")")
+}
+lint_bats
 
 # 1. normal build and pass
 if [[ -z ${SKIP_BUILD:-} ]]; then build normal || finish; fi
