@@ -58,40 +58,44 @@ static int copy_data(int src, int dst, off_t size)
 	return 0;
 }
 
-/* Owner, mode, xattrs and times of the copy, in the order that keeps them:
- * chown clears setuid bits, so mode comes after it; times come last. */
-static int copy_meta(struct ovl_fs *fs, int srcfd, int dstdir, const char *dstname,
-		     const struct stat *st)
+/* Owner, mode, xattrs, origin and times of the copy, in the order that
+ * keeps them: chown clears setuid bits, so mode comes after it; times come
+ * last.  srcfd: the lower object (O_PATH will do), or -1.  Returns 1 when
+ * the copy carries an origin record (ovl_set_origin), 0, or -errno. */
+static int copy_meta(struct ovl_fs *fs, int srcfd, int srclayer, int dstdir,
+		     const char *dstname, const struct stat *st)
 {
 	const struct timespec times[2] = { st->st_atim, st->st_mtim };
-	int ret = 0;
+	struct ovl_procpath p;
+	int fd, ret = 0;
 
 	if (fchownat(dstdir, dstname, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0 &&
 	    (errno != EPERM || fs->euid == 0))
 		return -errno;
-	if (!S_ISLNK(st->st_mode)) {
-		struct ovl_procpath p;
-		int fd = openat(dstdir, dstname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		if (chmod(ovl_procpath(&p, fd), st->st_mode & 07777) < 0)
-			ret = -errno;
-		if (ret == 0 && srcfd >= 0 && !fs->cfg->noxattrs)
-			ret = ovl_copy_xattrs(fs, srcfd, fd);
-		close(fd);
-		if (ret < 0)
-			return ret;
-	}
-	if (utimensat(dstdir, dstname, times, AT_SYMLINK_NOFOLLOW) < 0)
+	fd = openat(dstdir, dstname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	return 0;
+	if (!S_ISLNK(st->st_mode) && chmod(ovl_procpath(&p, fd), st->st_mode & 07777) < 0)
+		ret = -errno;
+	if (ret == 0 && srcfd >= 0 && !fs->cfg->noxattrs)
+		ret = ovl_copy_xattrs(fs, srcfd, fd);
+	if (ret == 0)
+		ret = ovl_set_origin(fs, fd, srclayer, st);
+	close(fd);
+	if (ret >= 0 && utimensat(dstdir, dstname, times, AT_SYMLINK_NOFOLLOW) < 0)
+		ret = -errno;
+	return ret;
 }
 
-/* Builds the copy of a non-directory in workfd under tmp. */
-static int build_copy(struct ovl_fs *fs, int srcdir, const char *name, const struct stat *st,
-		      const char *tmp, bool with_data)
+/* Builds the copy of the non-directory (srcdir, name) of layer srclayer in
+ * workfd under tmp; its upper inode number in *ino, and whether it keeps
+ * the lower one in *keep_ino. */
+static int build_copy(struct ovl_fs *fs, int srcdir, int srclayer, const char *name,
+		      const struct stat *st, const char *tmp, bool with_data, ino_t *ino,
+		      bool *keep_ino)
 {
 	int src = -1, dst = -1, ret = 0;
+	struct stat dst_st;
 
 	switch (st->st_mode & S_IFMT) {
 	case S_IFREG:
@@ -117,6 +121,8 @@ static int build_copy(struct ovl_fs *fs, int srcdir, const char *name, const str
 			return -errno;
 		ret = symlinkat(target, fs->workfd, tmp) < 0 ? -errno : 0;
 		free(target);
+		if (ret == 0)
+			src = openat(srcdir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		break;
 	}
 	default:
@@ -127,7 +133,11 @@ static int build_copy(struct ovl_fs *fs, int srcdir, const char *name, const str
 		break;
 	}
 	if (ret == 0)
-		ret = copy_meta(fs, src, fs->workfd, tmp, st);
+		ret = copy_meta(fs, src, srclayer, fs->workfd, tmp, st);
+	*keep_ino = ret == 1;
+	if (ret >= 0)
+		ret = fstatat(fs->workfd, tmp, &dst_st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	*ino = dst_st.st_ino;
 	if (src >= 0)
 		close(src);
 	if (dst >= 0)
@@ -135,103 +145,130 @@ static int build_copy(struct ovl_fs *fs, int srcdir, const char *name, const str
 	return ret;
 }
 
-static int copy_up_dir(struct ovl_fs *fs, struct ovl_node *n, int updir, const char *name)
+/* Builds the copy of directory n (without its entries) in workfd under
+ * tmp; an fd of it in *fd, its inode number in *ino. */
+static int build_dir_copy(struct ovl_inode *n, const char *tmp, int *fd, ino_t *ino)
 {
-	char tmp[NAME_MAX + 1];
+	struct ovl_fs *fs = n->fs;
+	int layer = ovl_inode_layer(n);
 	OVL_DFD src = { .fd = -1 };
 	struct stat st;
-	int ret, fd;
+	int ret;
 
-	ret = ovl_dir_fd(fs, n, ovl_node_layer(n), &src);
+	ret = ovl_dir_fd(n, layer, &src);
 	if (ret < 0)
 		return ret;
 	if (fstat(src.fd, &st) < 0)
 		return -errno;
-	ovl_work_tmpname(fs, tmp);
 	if (mkdirat(fs->workfd, tmp, 0700) < 0)
 		return -errno;
-	fd = openat(fs->workfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
+	*fd = openat(fs->workfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	ret = copy_meta(fs, src.fd, layer, fs->workfd, tmp, &st);
+	if (ret >= 0)
+		ret = fstat(*fd, &st) < 0 ? -errno : 0;
+	*ino = st.st_ino;
+	return ret;
+}
+
+/*
+ * The last step, under the parent's lock: if name still names n, rename
+ * the copy into place (never over anything), marking the parent impure
+ * first when the copy carries an origin record, and give the parent its
+ * times back (kernel overlayfs does too: a copy-up changes no directory).
+ */
+static int install(struct ovl_inode *n, struct ovl_inode *parent, const char *name,
+		   const char *tmp, bool origin)
+{
+	struct ovl_fs *fs = n->fs;
+	OVL_DFD up = { .fd = -1 };
+	struct timespec times[2];
+	struct stat pst;
+	int ret;
+
+	if (!ovl_dentry_is(parent, name, n))
+		return -ENOENT;   /* removed meanwhile: it must not come back */
+	ret = ovl_dir_fd(parent, 0, &up);
+	if (ret == 0 && fstat(up.fd, &pst) < 0)
 		ret = -errno;
-		unlinkat(fs->workfd, tmp, AT_REMOVEDIR);
-		return ret;
+	if (ret == 0 && origin && !atomic_load(&parent->dir->impure)) {
+		ret = ovl_set_impure(fs, up.fd);
+		if (ret == 0)
+			atomic_store(&parent->dir->impure, true);
 	}
-	ret = copy_meta(fs, src.fd, fs->workfd, tmp, &st);
-	if (ret == 0 && renameat(fs->workfd, tmp, updir, name) < 0)
+	if (ret == 0 && renameat2(fs->workfd, tmp, up.fd, name, RENAME_NOREPLACE) < 0)
 		ret = -errno;
-	if (ret < 0) {
-		close(fd);
-		unlinkat(fs->workfd, tmp, AT_REMOVEDIR);
+	if (ret < 0)
 		return ret;
-	}
-	ovl_dir_set_fd(fs, n, 0, fd);
+	times[0] = pst.st_atim;
+	times[1] = pst.st_mtim;
+	if (futimens(up.fd, times) < 0)
+		ovl_debug("copy-up: cannot restore the times of the parent of %s: %s", name,
+			  strerror(errno));
 	return 0;
 }
 
-static int copy_up_other(struct ovl_fs *fs, struct ovl_node *n, struct ovl_node *parent,
-			 int updir, const char *name, bool with_data)
+static int do_copy_up(struct ovl_inode *n, bool with_data)
 {
-	char tmp[NAME_MAX + 1];
-	OVL_DFD src = { .fd = -1 };
-	struct stat st;
-	int ret;
+	struct ovl_fs *fs = n->fs;
+	struct ovl_inode *parent;
+	char name[NAME_MAX + 1], tmp[NAME_MAX + 1];
+	int layer = ovl_inode_layer(n), fd = -1, ret;
+	bool keep_ino = true;   /* a merged directory keeps its lower number */
+	ino_t ino = 0;
 
-	ret = ovl_dir_fd(fs, parent, ovl_node_layer(n), &src);
-	if (ret < 0)
-		return ret;
-	if (fstatat(src.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
+	if (!ovl_inode_alias(n, &parent, name))
+		return -ENOENT;   /* nameless: a removed lower object stays removed */
+	ret = ovl_copy_up(parent, false);
 	ovl_work_tmpname(fs, tmp);
-	ret = build_copy(fs, src.fd, name, &st, tmp, with_data);
-	if (ret == 0 && renameat(fs->workfd, tmp, updir, name) < 0)
-		ret = -errno;
-	if (ret < 0)
-		unlinkat(fs->workfd, tmp, 0);
-	return ret;
-}
-
-static int do_copy_up(struct ovl_fs *fs, struct ovl_node *n, bool with_data)
-{
-	struct ovl_node *parent;
-	char name[NAME_MAX + 1];
-	OVL_DFD updir = { .fd = -1 };
-	int ret;
-
-	ret = ovl_node_name(fs, n, &parent, name);
-	if (ret < 0)
-		return ret;
-	if (!parent) { /* the root exists in the upper from the start */
-		return 0;
+	if (ret == 0 && ovl_is_dir(n)) {
+		ret = build_dir_copy(n, tmp, &fd, &ino);
+	} else if (ret == 0) {
+		/* a lower layer never changes: no lock needed to read it */
+		OVL_DFD src = { .fd = -1 };
+		struct stat st;
+		ret = ovl_dir_fd(parent, layer, &src);
+		if (ret == 0 && fstatat(src.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			ret = -errno;
+		if (ret == 0)
+			ret = build_copy(fs, src.fd, layer, name, &st, tmp, with_data, &ino,
+					 &keep_ino);
 	}
-	ret = ovl_copy_up(fs, parent, false);
-	if (ret == 0)
-		ret = ovl_dir_fd(fs, parent, 0, &updir);
-	if (ret == 0)
-		ret = ovl_is_dir(n) ? copy_up_dir(fs, n, updir.fd, name)
-				    : copy_up_other(fs, n, parent, updir.fd, name, with_data);
 	if (ret == 0) {
-		atomic_store(&n->layer, 0);
-		atomic_fetch_add_explicit(&fs->stats.copyups, 1, memory_order_relaxed);
+		ovl_dir_lock(parent, true);
+		ret = install(n, parent, name, tmp, !ovl_is_dir(n) && keep_ino);
+		if (ret == 0 && ovl_is_dir(n)) {
+			ovl_dir_set_fd(n, 0, fd);
+			fd = -1;
+		}
+		if (ret == 0)
+			ovl_inode_set_upper(n, ino, keep_ino);
+		ovl_dir_unlock(parent);
 	}
-	ovl_node_unpin(fs, parent);
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0)
+		ovl_remove_tree_at(fs->workfd, tmp);
+	else
+		atomic_fetch_add_explicit(&fs->stats.copyups, 1, memory_order_relaxed);
+	ovl_inode_put(parent);
 	return ret;
 }
 
-/* A removed lower object must never come back through a copy-up (an
- * fchmod on a file unlinked while open, say): it no longer has a name. */
-int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *n, bool with_data)
+int ovl_copy_up(struct ovl_inode *n, bool with_data)
 {
 	int ret = 0;
 
-	if (!fs->has_upper)
+	if (!n->fs->has_upper)
 		return -EROFS;
-	if (ovl_node_is_upper(fs, n))
+	if (ovl_inode_is_upper(n))
 		return 0;
-	pthread_mutex_lock(&n->lock);
-	if (!ovl_node_is_upper(fs, n))
-		ret = ovl_node_live(fs, n) ? do_copy_up(fs, n, with_data) : -ENOENT;
-	pthread_mutex_unlock(&n->lock);
+	pthread_mutex_lock(&n->copyup_lock);
+	if (!ovl_inode_is_upper(n))
+		ret = do_copy_up(n, with_data);
+	pthread_mutex_unlock(&n->copyup_lock);
 	if (ret < 0)
-		ovl_debug("copy-up of node %lu failed: %s", (unsigned long)n->id, strerror(-ret));
+		ovl_debug("copy-up of inode %lu failed: %s", (unsigned long)n->id, strerror(-ret));
 	return ret;
 }

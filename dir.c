@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Namespace operations: creating, linking, removing and renaming entries.
- * Everything happens in the upper layer, after copying up the parent.
- * Replacing a whiteout and leaving one behind are atomic: the new object
- * is built in workdir/work and renamed (or exchanged) into place.
+ * Everything happens in the upper layer, after copying up the parent (and
+ * the objects moved or linked) and under the directory locks (lock order:
+ * ovl.h); under them each operation checks that the names still mean what
+ * they meant, then changes the disk, then the inode table.  Every step on
+ * disk leaves a state the merged tree can legally be in: a new object
+ * replacing a whiteout, or a whiteout replacing an object, is built in
+ * workdir/work and swapped in by one rename.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,48 +33,16 @@
 /* What the upper layer holds at a name of a directory copied up. */
 enum upper_state { UPPER_NONE, UPPER_WHITEOUT, UPPER_WH_FILE, UPPER_ENTRY };
 
-static enum upper_state upper_state(struct ovl_fs *fs, int dirfd, const char *name)
+/* an upper_state, or -errno */
+static int upper_state(struct ovl_fs *fs, int dirfd, const char *name)
 {
 	struct stat st;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return ovl_is_whiteout(&st) ? UPPER_WHITEOUT : UPPER_ENTRY;
+	if (errno != ENOENT)
+		return -errno;
 	return ovl_whiteout_in_layer(fs, dirfd, name) ? UPPER_WH_FILE : UPPER_NONE;
-}
-
-static struct ovl_node *get_dir(struct ovl_fs *fs, fuse_ino_t id, int *err)
-{
-	struct ovl_node *n = ovl_node_get(fs, id);
-
-	*err = !n ? ESTALE : !ovl_is_dir(n) ? ENOTDIR : 0;
-	return *err ? NULL : n;
-}
-
-/* Looks name up in the merged tree: the cached node, else a fresh lookup
- * that enters the table (the caller forgets it). */
-static int lookup_pinned(struct ovl_fs *fs, struct ovl_node *parent, const char *name,
-			 struct ovl_node **out, bool *looked_up)
-{
-	struct fuse_entry_param e;
-	int ret;
-
-	*looked_up = false;
-	*out = ovl_node_find(fs, parent, name);
-	if (*out)
-		return 0;
-	ret = ovl_lookup_entry(fs, parent, name, &e);
-	if (ret < 0)
-		return ret;
-	*out = ovl_node_get(fs, e.ino);
-	ovl_node_pin(fs, *out);
-	ovl_node_forget(fs, *out, 1);
-	*looked_up = true;
-	return 0;
-}
-
-static void put_node(struct ovl_fs *fs, struct ovl_node *n)
-{
-	ovl_node_unpin(fs, n);
 }
 
 /* Ownership of a new object (dirfd, name), or of the nameless file fd
@@ -151,10 +123,13 @@ static int replace_whiteout(struct ovl_fs *fs, int dirfd, const char *name, cons
 	return 0;
 }
 
-static int fill_new_entry(struct ovl_fs *fs, struct ovl_node *parent, const char *name, int fd,
-			  struct fuse_entry_param *e, ino_t inherit_ino)
+/* The entry of a new upper object (fd: the object itself) at (parent,
+ * name); name NULL for an O_TMPFILE file, reached by orphan_fd. */
+static int new_entry(struct ovl_inode *parent, const char *name, int fd, bool opaque,
+		     int orphan_fd, struct fuse_entry_param *e)
 {
-	struct ovl_node *fresh, *n;
+	struct ovl_fs *fs = parent->fs;
+	struct ovl_inode *fresh, *n;
 	struct stat st;
 
 	memset(e, 0, sizeof(*e));
@@ -162,67 +137,88 @@ static int fill_new_entry(struct ovl_fs *fs, struct ovl_node *parent, const char
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	ovl_override_apply_fd(fs, fd, &st);
-	fresh = ovl_node_alloc(fs, st.st_mode, fs->nlayers);
+	fresh = ovl_inode_alloc(fs, st.st_mode);
 	if (!fresh)
 		return -ENOMEM;
 	atomic_store(&fresh->layer, 0);
-	fresh->ino = inherit_ino ? inherit_ino : ovl_map_ino(fs, 0, st.st_ino);
+	fresh->real_ino = st.st_ino;
+	fresh->ino = ovl_map_ino(fs, 0, st.st_ino);
 	if (S_ISDIR(st.st_mode)) {
 		int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0) {
-			ovl_node_free(fs, fresh);
+			ovl_inode_free(fresh);
 			return -errno;
 		}
-		ovl_dir_set_fd(fs, fresh, 0, dfd);
+		ovl_dir_set_fd(fresh, 0, dfd);
+		atomic_store(&fresh->dir->opaque_upper, opaque);
 	}
-	n = ovl_node_insert(fs, parent, name, fresh);   /* name NULL: O_TMPFILE */
+	atomic_store(&fresh->orphan_fd, orphan_fd);
+	n = ovl_inode_attach(parent, name, fresh, OVL_ATTACH_NEW, true);
 	if (!n)
 		return -ENOMEM;
 	e->ino = n->id;
 	e->attr = st;
-	ovl_present_stat(fs, n, &e->attr);
+	ovl_present_stat(n, &e->attr);
+	ovl_inode_put(n);
 	return 0;
 }
 
-int ovl_create_object(fuse_req_t req, struct ovl_node *parent, const char *name, mode_t mode,
+/* Under the parent's lock: the object made at name in its upper dir. */
+static int create_locked(fuse_req_t req, struct ovl_inode *parent, int updir, const char *name,
+			 mode_t mode, dev_t rdev, const char *link, int open_flags, int *fd,
+			 bool *opaque)
+{
+	struct ovl_fs *fs = parent->fs;
+	char tmp[NAME_MAX + 1];
+	int state = upper_state(fs, updir, name);
+	int ret;
+
+	*opaque = false;
+	if (state < 0)
+		return state;
+	if (state == UPPER_ENTRY)
+		return -EEXIST;
+	if (state == UPPER_NONE)
+		return make_object(req, updir, name, mode, rdev, link, open_flags, fd);
+	/* Over a whiteout: build aside, then swap in atomically.  A new
+	 * directory there must not show what the whiteout hid. */
+	ovl_work_tmpname(fs, tmp);
+	ret = make_object(req, fs->workfd, tmp, mode, rdev, link, open_flags, fd);
+	if (ret == 0 && S_ISDIR(mode)) {
+		ret = ovl_set_opaque(fs, *fd);
+		*opaque = true;
+	}
+	if (ret == 0)
+		ret = replace_whiteout(fs, updir, name, tmp, S_ISDIR(mode), state);
+	if (ret < 0 && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+		ovl_remove_tree_at(fs->workfd, tmp);
+	}
+	return ret;
+}
+
+int ovl_create_object(fuse_req_t req, struct ovl_inode *parent, const char *name, mode_t mode,
 		      dev_t rdev, const char *link, int open_flags, int *fdp,
 		      struct fuse_entry_param *e)
 {
-	struct ovl_fs *fs = ovl_fs(req);
-	char tmp[NAME_MAX + 1];
 	OVL_DFD d = { .fd = -1 };
-	enum upper_state state;
+	bool opaque;
 	int fd = -1, ret;
 
 	if (!ovl_valid_name(name))
 		return strlen(name) > NAME_MAX ? -ENAMETOOLONG : -EINVAL;
-	ret = ovl_copy_up(fs, parent, false);
-	if (ret == 0)
-		ret = ovl_dir_fd(fs, parent, 0, &d);
+	ret = ovl_copy_up(parent, false);
 	if (ret < 0)
 		return ret;
-	state = upper_state(fs, d.fd, name);
-	if (state == UPPER_ENTRY)
-		return -EEXIST;
-	if (state == UPPER_NONE) {
-		ret = make_object(req, d.fd, name, mode, rdev, link, open_flags, &fd);
-	} else {
-		/* Over a whiteout: build aside, then swap in atomically.  A new
-		 * directory there must not show what the whiteout hid. */
-		ovl_work_tmpname(fs, tmp);
-		ret = make_object(req, fs->workfd, tmp, mode, rdev, link, open_flags, &fd);
-		if (ret == 0 && S_ISDIR(mode))
-			ret = ovl_set_opaque(fs, fd);
-		if (ret == 0)
-			ret = replace_whiteout(fs, d.fd, name, tmp, S_ISDIR(mode), state);
-		if (ret < 0 && fd >= 0) {
-			close(fd);
-			fd = -1;
-			ovl_remove_tree_at(fs->workfd, tmp);
-		}
-	}
+	ovl_dir_lock(parent, true);
+	ret = ovl_dir_fd(parent, 0, &d);
 	if (ret == 0)
-		ret = fill_new_entry(fs, parent, name, fd, e, 0);
+		ret = create_locked(req, parent, d.fd, name, mode, rdev, link, open_flags, &fd,
+				    &opaque);
+	if (ret == 0)
+		ret = new_entry(parent, name, fd, opaque, -1, e);
+	ovl_dir_unlock(parent);
 	if (ret == 0 && fdp && S_ISREG(mode)) {
 		*fdp = fd;
 		fd = -1;
@@ -233,22 +229,20 @@ int ovl_create_object(fuse_req_t req, struct ovl_node *parent, const char *name,
 }
 
 /*
- * An O_TMPFILE file in the parent's upper directory.  Its node has no name,
- * like a file removed while open, and is reached through an O_PATH fd of the
- * file until a link gives it a name (ovl_link).
+ * An O_TMPFILE file in the parent's upper directory.  Its inode has no
+ * name and is reached through an O_PATH fd of the file until a link gives
+ * it one (ovl_link).
  */
-int ovl_create_tmpfile(fuse_req_t req, struct ovl_node *parent, mode_t mode, int open_flags,
+int ovl_create_tmpfile(fuse_req_t req, struct ovl_inode *parent, mode_t mode, int open_flags,
 		       int *fdp, struct fuse_entry_param *e)
 {
-	struct ovl_fs *fs = ovl_fs(req);
 	OVL_DFD d = { .fd = -1 };
 	struct ovl_procpath p;
-	struct ovl_node *n = NULL;
 	int fd, path_fd = -1, ret;
 
-	ret = ovl_copy_up(fs, parent, false);
+	ret = ovl_copy_up(parent, false);
 	if (ret == 0)
-		ret = ovl_dir_fd(fs, parent, 0, &d);
+		ret = ovl_dir_fd(parent, 0, &d);
 	if (ret < 0)
 		return ret;
 	fd = openat(d.fd, ".", (open_flags & ~O_TRUNC) | O_TMPFILE | O_CLOEXEC, mode & 07777);
@@ -260,12 +254,11 @@ int ovl_create_tmpfile(fuse_req_t req, struct ovl_node *parent, mode_t mode, int
 		ret = -errno;
 	if (ret == 0 && (path_fd = open(ovl_procpath(&p, fd), O_PATH | O_CLOEXEC)) < 0)
 		ret = -errno;
-	if (ret == 0)
-		ret = fill_new_entry(fs, parent, NULL, fd, e, 0);
-	if (ret == 0 && !(n = ovl_node_get(fs, e->ino)))
-		ret = -ESTALE;
 	if (ret == 0) {
-		atomic_store(&n->orphan_fd, path_fd);
+		ret = new_entry(parent, NULL, fd, false, path_fd, e);
+		path_fd = -1;   /* the inode's, or closed with it */
+	}
+	if (ret == 0) {
 		*fdp = fd;
 		return 0;
 	}
@@ -278,16 +271,12 @@ int ovl_create_tmpfile(fuse_req_t req, struct ovl_node *parent, mode_t mode, int
 static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      dev_t rdev, const char *link)
 {
-	struct ovl_fs *fs = ovl_fs(req);
 	struct fuse_entry_param e;
-	struct ovl_node *p;
-	int err, ret;
+	OVL_INODE p = ovl_req_dir(req, parent);
+	int ret;
 
-	p = get_dir(fs, parent, &err);
-	if (!p) {
-		fuse_reply_err(req, err);
+	if (!p)
 		return;
-	}
 	ret = ovl_create_object(req, p, name, mode, rdev, link, 0, NULL, &e);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
@@ -319,82 +308,100 @@ void ovl_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char
 	reply_new(req, parent, name, S_IFLNK | 0777, 0, link);
 }
 
+/* A copied-up file carries its origin record (ino.c) wherever it goes:
+ * the directory it lands in must say so, so that readdir reads the record
+ * (as overlayfs marks the new parent impure). */
+static int keep_origin_in(struct ovl_inode *n, struct ovl_inode *dir, int updir)
+{
+	int ret;
+
+	if (ovl_is_dir(n) || atomic_load(&dir->dir->impure) ||
+	    atomic_load(&n->ino) == ovl_map_ino(n->fs, 0, n->real_ino))
+		return 0;
+	ret = ovl_set_impure(n->fs, updir);
+	if (ret == 0)
+		atomic_store(&dir->dir->impure, true);
+	return ret;
+}
+
+/* Under the new parent's lock: the link of the object src (an O_PATH fd)
+ * at name in its upper dir. */
+static int link_locked(struct ovl_fs *fs, int src, int updir, const char *name)
+{
+	char tmp[NAME_MAX + 1];
+	struct ovl_procpath p;
+	int state = upper_state(fs, updir, name);
+	int ret;
+
+	if (state < 0)
+		return state;
+	if (state == UPPER_ENTRY)
+		return -EEXIST;
+	/* the object itself, whatever its names now (AT_SYMLINK_FOLLOW
+	 * follows /proc's link to it, never a symlink it may be) */
+	if (state == UPPER_NONE)
+		return linkat(AT_FDCWD, ovl_procpath(&p, src), updir, name, AT_SYMLINK_FOLLOW) < 0
+			       ? -errno : 0;
+	ovl_work_tmpname(fs, tmp);
+	ret = linkat(AT_FDCWD, ovl_procpath(&p, src), fs->workfd, tmp, AT_SYMLINK_FOLLOW) < 0
+		      ? -errno : 0;
+	if (ret == 0)
+		ret = replace_whiteout(fs, updir, name, tmp, false, state);
+	if (ret < 0)
+		unlinkat(fs->workfd, tmp, 0);
+	return ret;
+}
+
+/* A hard link is one more name of the same inode: the kernel gets the
+ * same id back and counts the link. */
 void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino), *src_parent = NULL, *q;
-	struct fuse_entry_param e;
-	char name[NAME_MAX + 1], tmp[NAME_MAX + 1];
-	OVL_DFD from = { .fd = -1 };
-	OVL_DFD to = { .fd = -1 };
-	enum upper_state state;
-	struct ovl_procpath p;
-	const char *src;
-	int err, ret, orphan, src_dir, src_flags;
-	bool nameless;
+	struct fuse_entry_param e = { .attr_timeout = fs->timeout, .entry_timeout = fs->timeout };
+	OVL_INODE n = NULL;
+	OVL_INODE q = NULL;
+	OVL_DFD d = { .fd = -1 };
+	int src = -1, ret;
 
 	ovl_debug("link ino=%lu newparent=%lu newname=%s", (unsigned long)ino,
 		  (unsigned long)newparent, newname);
-	q = get_dir(fs, newparent, &err);
-	if (!n || !q) {
-		fuse_reply_err(req, !n ? ESTALE : err);
+	if (!(n = ovl_req_inode(req, ino)) || !(q = ovl_req_dir(req, newparent)))
+		return;
+	if (!ovl_valid_name(newname) || ovl_is_dir(n)) {
+		fuse_reply_err(req, ovl_is_dir(n) ? EPERM : EINVAL);
 		return;
 	}
-	if (!ovl_valid_name(newname)) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	/* A nameless node (O_TMPFILE, or removed while open) links from the
-	 * file itself: the kernel allows it for an O_TMPFILE file only. */
-	orphan = ovl_node_orphan_fd(fs, n);
-	nameless = orphan >= 0;
-	ret = ovl_copy_up(fs, n, true);
+	ret = ovl_copy_up(n, true);
 	if (ret == 0)
-		ret = ovl_copy_up(fs, q, false);
-	if (ret == 0 && !nameless)
-		ret = ovl_node_name(fs, n, &src_parent, name);
-	if (ret == 0 && !nameless)
-		ret = ovl_dir_fd(fs, src_parent, 0, &from);
+		ret = ovl_copy_up(q, false);
 	if (ret == 0)
-		ret = ovl_dir_fd(fs, q, 0, &to);
-	src_dir = nameless ? AT_FDCWD : from.fd;
-	src = nameless ? ovl_procpath(&p, orphan) : name;
-	src_flags = nameless ? AT_SYMLINK_FOLLOW : 0;
+		ret = ovl_inode_open(n, O_PATH, &src);
 	if (ret == 0) {
-		state = upper_state(fs, to.fd, newname);
-		if (state == UPPER_ENTRY) {
-			ret = -EEXIST;
-		} else if (state == UPPER_NONE) {
-			ret = linkat(src_dir, src, to.fd, newname, src_flags) < 0 ? -errno : 0;
-		} else {
-			ovl_work_tmpname(fs, tmp);
-			ret = linkat(src_dir, src, fs->workfd, tmp, src_flags) < 0 ? -errno : 0;
-			if (ret == 0)
-				ret = replace_whiteout(fs, to.fd, newname, tmp, false, state);
-			if (ret < 0)
-				unlinkat(fs->workfd, tmp, 0);
-		}
-	}
-	/* A hard link is the same inode: answer with the same node, so the
-	 * kernel updates its link count.  A later lookup of the new name
-	 * builds a node of its own, as for any name. */
-	if (ret == 0) {
-		memset(&e, 0, sizeof(e));
-		e.attr_timeout = e.entry_timeout = fs->timeout;
-		if (fstatat(to.fd, newname, &e.attr, AT_SYMLINK_NOFOLLOW) < 0) {
+		ovl_dir_lock(q, true);
+		ret = ovl_dir_fd(q, 0, &d);
+		if (ret == 0)
+			ret = keep_origin_in(n, q, d.fd);
+		if (ret == 0)
+			ret = link_locked(fs, src, d.fd, newname);
+		if (ret == 0)
+			ret = ovl_dentry_add(q, newname, n);
+		if (ret == 0 && fstat(src, &e.attr) < 0)
 			ret = -errno;
-		} else {
-			ovl_override_apply(fs, to.fd, newname, &e.attr);
-			ovl_present_stat(fs, n, &e.attr);
-			ovl_node_ref(fs, n);
-			e.ino = n->id;
-		}
+		if (ret == 0)
+			ovl_override_apply(fs, d.fd, newname, &e.attr);
+		ovl_dir_unlock(q);
 	}
-	ovl_node_unpin(fs, src_parent);
-	if (ret < 0)
+	if (src >= 0)
+		close(src);
+	if (ret < 0) {
 		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_entry(req, &e);
+		return;
+	}
+	ovl_present_stat(n, &e.attr);
+	ovl_inode_lookup_ref(n);
+	e.ino = n->id;
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		ovl_inode_forget(n, 1);   /* the kernel never got it */
 }
 
 /*
@@ -422,7 +429,7 @@ static int remove_upper(struct ovl_fs *fs, int dirfd, const char *name, bool is_
 			return ret;
 		}
 	} else {
-		if (whiteout && (ret = ovl_create_whiteout(fs, dirfd, name)) < 0)
+		if (whiteout && (ret = ovl_create_wh_file(fs, dirfd, name)) < 0)
 			return ret;
 		/* a directory may still hold whiteouts: move it aside whole */
 		if (renameat(dirfd, name, fs->workfd, tmp) < 0)
@@ -431,54 +438,71 @@ static int remove_upper(struct ovl_fs *fs, int dirfd, const char *name, bool is_
 	return ovl_remove_tree_at(fs->workfd, tmp);
 }
 
-/* A file removed while open keeps being reachable for getattr and setattr
- * (the kernel sends them without a file handle too) through an O_PATH fd. */
-static void keep_orphan_fd(struct ovl_fs *fs, struct ovl_node *n)
+/* Before the last name of n goes: an O_PATH fd that reaches it without one
+ * (a file still open, or held by the kernel), -1 if n keeps a name.  A
+ * directory keeps its own fds instead. */
+static int fd_for_orphan(struct ovl_inode *parent, const char *name, struct ovl_inode *n)
 {
-	int fd;
+	OVL_DFD d = { .fd = -1 };
+	int layer = ovl_inode_layer(n);
 
-	if (ovl_open_node(fs, n, O_PATH, &fd) < 0)
-		return;
-	fd = atomic_exchange(&n->orphan_fd, fd);
-	if (fd >= 0)
-		close(fd);
+	if (ovl_is_dir(n)) {
+		ovl_dir_keep_fd(n, layer);
+		return -1;
+	}
+	if (!ovl_dentry_is_last(parent, name, n) || ovl_dir_fd(parent, layer, &d) < 0)
+		return -1;
+	return openat(d.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* Under parent's lock: removes (parent, name), which names n. */
+static int remove_locked(struct ovl_inode *parent, int updir, const char *name,
+			 struct ovl_inode *n, bool rmdir)
+{
+	struct ovl_fs *fs = parent->fs;
+	int lower, orphan, ret;
+
+	if (rmdir != ovl_is_dir(n))
+		return rmdir ? -ENOTDIR : -EISDIR;
+	lower = ovl_lower_positive(parent, name);
+	if (lower < 0)
+		return lower;
+	if (rmdir)
+		ovl_dir_lock(n, true);
+	ret = rmdir ? ovl_dir_is_empty(n) : 0;
+	orphan = ret == 0 ? fd_for_orphan(parent, name, n) : -1;
+	if (ret == 0 && ovl_inode_is_upper(n))
+		ret = remove_upper(fs, updir, name, rmdir, lower);
+	else if (ret == 0)
+		ret = ovl_create_whiteout(fs, updir, name);
+	if (rmdir)
+		ovl_dir_unlock(n);
+	if (ret == 0)
+		ovl_dentry_drop(parent, name, orphan);
+	else if (orphan >= 0)
+		close(orphan);
+	return ret;
 }
 
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool rmdir)
 {
-	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *p, *n = NULL;
+	OVL_INODE p = ovl_req_dir(req, parent);
+	OVL_INODE n = NULL;
 	OVL_DFD d = { .fd = -1 };
-	bool looked_up;
-	int err, ret;
+	int ret;
 
-	p = get_dir(fs, parent, &err);
-	if (!p) {
-		fuse_reply_err(req, err);
+	if (!p)
 		return;
-	}
-	ret = lookup_pinned(fs, p, name, &n, &looked_up);
-	if (ret == 0 && rmdir != ovl_is_dir(n))
-		ret = rmdir ? -ENOTDIR : -EISDIR;
-	if (ret == 0 && rmdir)
-		ret = ovl_dir_is_empty(fs, n);
-	if (ret == 0)
-		ret = ovl_copy_up(fs, p, false);
-	if (ret == 0)
-		ret = ovl_dir_fd(fs, p, 0, &d);
-	if (ret == 0 && !rmdir && atomic_load(&n->opens) > 0)
-		keep_orphan_fd(fs, n);
+	ret = ovl_copy_up(p, false);
 	if (ret == 0) {
-		bool lower = ovl_lower_positive(fs, p, name);
-		if (ovl_node_is_upper(fs, n))
-			ret = remove_upper(fs, d.fd, name, rmdir, lower);
-		else
-			ret = ovl_create_whiteout(fs, d.fd, name);
+		ovl_dir_lock(p, true);
+		ret = ovl_dir_fd(p, 0, &d);
+		if (ret == 0)
+			ret = ovl_lookup_locked(p, name, false, &n, NULL);
+		if (ret == 0)
+			ret = remove_locked(p, d.fd, name, n, rmdir);
+		ovl_dir_unlock(p);
 	}
-	if (ret == 0)
-		ovl_node_unhash(fs, n);
-	if (n)
-		put_node(fs, n);
 	fuse_reply_err(req, -ret);
 }
 
@@ -494,102 +518,233 @@ void ovl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	do_remove(req, parent, name, true);
 }
 
-static bool dir_is_merged(struct ovl_fs *fs, struct ovl_node *dir)
-{
-	for (int k = 1; k < fs->nlayers; k++)
-		if (ovl_dir_in_layer(dir, k))
-			return true;
-	return false;
-}
-
 /* Without redirect_dir a directory can move only if it is wholly upper. */
-static bool can_move(struct ovl_fs *fs, struct ovl_node *n)
+static bool can_move(struct ovl_inode *n)
 {
-	if (!ovl_is_dir(n))
-		return true;
-	return !dir_is_merged(fs, n) && ovl_node_is_upper(fs, n);
+	return !ovl_is_dir(n) || (ovl_inode_is_upper(n) && !ovl_dir_is_merged(n));
 }
 
 struct rename_ctx {
-	struct ovl_node *p, *q, *src, *dst;
+	struct ovl_inode *p, *q;   /* the directories */
+	struct ovl_inode *src, *dst;  /* what name and newname name (dst: or NULL) */
 	const char *name, *newname;
-	int pfd, qfd;
+	int pfd, qfd;              /* their upper directories */
 	unsigned int flags;
 };
 
-static int rename_exchange(struct ovl_fs *fs, struct rename_ctx *r)
+/* A directory moving to (dir, name) must not merge with what a lower layer
+ * has (or may show) there: overlayfs marks it opaque whenever its new
+ * parent is merged. */
+static int make_opaque_for(struct ovl_inode *moving, struct ovl_inode *dir, const char *name)
+{
+	OVL_DFD d = { .fd = -1 };
+	int lower, ret;
+
+	if (!ovl_is_dir(moving) || atomic_load(&moving->dir->opaque_upper))
+		return 0;
+	lower = ovl_lower_positive(dir, name);
+	if (lower < 0)
+		return lower;
+	if (!lower && !ovl_dir_is_merged(dir))
+		return 0;
+	ret = ovl_dir_fd(moving, 0, &d);
+	if (ret == 0)
+		ret = ovl_set_opaque(moving->fs, d.fd);
+	if (ret == 0)
+		atomic_store(&moving->dir->opaque_upper, true);
+	return ret;
+}
+
+static int rename_exchange(struct rename_ctx *r)
 {
 	int ret;
 
 	if (!r->dst)
 		return -ENOENT;
-	if (!can_move(fs, r->src) || !can_move(fs, r->dst))
-		return -EXDEV;
-	if ((ret = ovl_copy_up(fs, r->src, true)) < 0 || (ret = ovl_copy_up(fs, r->dst, true)) < 0)
-		return ret;
-	if (renameat2(r->pfd, r->name, r->qfd, r->newname, RENAME_EXCHANGE) < 0)
+	ret = make_opaque_for(r->src, r->q, r->newname);
+	if (ret == 0)
+		ret = make_opaque_for(r->dst, r->p, r->name);
+	if (ret == 0)
+		ret = keep_origin_in(r->src, r->q, r->qfd);
+	if (ret == 0)
+		ret = keep_origin_in(r->dst, r->p, r->pfd);
+	if (ret == 0 && renameat2(r->pfd, r->name, r->qfd, r->newname, RENAME_EXCHANGE) < 0)
+		ret = -errno;
+	if (ret == 0)
+		ovl_dentry_exchange(r->p, r->name, r->q, r->newname);
+	return ret;
+}
+
+/*
+ * The empty-looking directory being renamed over may still hold whiteouts
+ * in the upper: swap in an empty opaque directory in one step (to the
+ * merged tree they are the same), then throw the old one away.  Then the
+ * rename replaces an empty directory, as rename(2) can.
+ */
+static int clear_empty(struct ovl_fs *fs, int dirfd, const char *name)
+{
+	char tmp[NAME_MAX + 1];
+	struct stat st;
+	int fd, ret;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	ovl_work_tmpname(fs, tmp);
+	if (mkdirat(fs->workfd, tmp, st.st_mode & 07777) < 0)
+		return -errno;
+	fd = openat(fs->workfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	ret = fd < 0 ? -errno : ovl_set_opaque(fs, fd);
+	if (fd >= 0)
+		close(fd);
+	/* owner: best effort, the rename replaces it right away */
+	if (ret == 0)
+		(void)!fchownat(fs->workfd, tmp, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+	if (ret == 0 && renameat2(fs->workfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0)
+		ret = -errno;
+	ovl_remove_tree_at(fs->workfd, tmp);
+	return ret;
+}
+
+static int rename_plain(struct rename_ctx *r)
+{
+	struct ovl_fs *fs = r->p->fs;
+	int old_lower, state, ret, victim_fd = -1;
+	bool wh_file = false;
+
+	if (r->dst && ovl_is_dir(r->dst) != ovl_is_dir(r->src))
+		return ovl_is_dir(r->src) ? -ENOTDIR : -EISDIR;
+	if (r->dst && ovl_is_dir(r->dst) && (ret = ovl_dir_is_empty(r->dst)) < 0)
+		return ret;
+	old_lower = ovl_lower_positive(r->p, r->name);
+	if (old_lower < 0)
+		return old_lower;
+	state = upper_state(fs, r->qfd, r->newname);
+	if (state < 0)
+		return state;
+	ret = make_opaque_for(r->src, r->q, r->newname);
+	if (ret == 0)
+		ret = keep_origin_in(r->src, r->q, r->qfd);
+	if (ret == 0 && state == UPPER_ENTRY && r->dst && ovl_is_dir(r->dst) &&
+	    ovl_dir_is_merged(r->dst))
+		ret = clear_empty(fs, r->qfd, r->newname);
+	if (ret == 0 && ovl_is_dir(r->src) && state == UPPER_WHITEOUT) {
+		/* a directory cannot be renamed over the whiteout device; a
+		 * .wh. file keeps the name hidden meanwhile */
+		ret = ovl_create_wh_file(fs, r->qfd, r->newname);
+		if (ret == 0 && unlinkat(r->qfd, r->newname, 0) < 0)
+			ret = -errno;
+		state = UPPER_WH_FILE;
+	}
+	if (ret < 0)
+		return ret;
+	if (r->dst)
+		victim_fd = fd_for_orphan(r->q, r->newname, r->dst);
+	ret = -EINVAL;
+	if (old_lower && fs->char_whiteouts && state != UPPER_WH_FILE) {
+		/* the source leaves a whiteout behind in the same step */
+		ret = renameat2(r->pfd, r->name, r->qfd, r->newname, RENAME_WHITEOUT) < 0 ? -errno : 0;
+		if (ret == 0)
+			atomic_fetch_add_explicit(&fs->stats.whiteouts, 1, memory_order_relaxed);
+	}
+	if (ret == -EINVAL || ret == -EPERM) {
+		/* no RENAME_WHITEOUT: a .wh. file first, hiding the lower
+		 * entry as soon as the source has moved */
+		ret = old_lower ? ovl_create_wh_file(fs, r->pfd, r->name) : 0;
+		wh_file = old_lower;
+		if (ret == 0 && renameat(r->pfd, r->name, r->qfd, r->newname) < 0)
+			ret = -errno;
+		if (ret < 0 && wh_file)
+			ovl_remove_wh_name(fs, r->pfd, r->name);
+	}
+	if (ret == 0 && state == UPPER_WH_FILE)
+		ovl_remove_wh_name(fs, r->qfd, r->newname);
+	if (ret == 0)
+		ret = ovl_dentry_move(r->p, r->name, r->q, r->newname, victim_fd);
+	else if (victim_fd >= 0)
+		close(victim_fd);
+	return ret;
+}
+
+/* Looks name up under dir's lock (shared), for an object to copy up before
+ * the dir locks are taken. */
+static int lookup_unlocked(struct ovl_inode *dir, const char *name, struct ovl_inode **out)
+{
+	int ret;
+
+	ovl_dir_lock(dir, false);
+	ret = ovl_lookup_locked(dir, name, false, out, NULL);
+	ovl_dir_unlock(dir);
+	return ret;
+}
+
+/* Copies up what the rename moves, so that no copy-up runs under the dir
+ * locks; the names are checked again once they are held. */
+static int rename_prepare(struct rename_ctx *r)
+{
+	int ret = lookup_unlocked(r->p, r->name, &r->src);
+
+	if (ret == 0 && (r->flags & RENAME_EXCHANGE))
+		ret = lookup_unlocked(r->q, r->newname, &r->dst);
+	if (ret == 0 && (!can_move(r->src) || (r->dst && !can_move(r->dst))))
+		ret = -EXDEV;
+	if (ret == 0)
+		ret = ovl_copy_up(r->src, true);
+	if (ret == 0 && r->dst)
+		ret = ovl_copy_up(r->dst, true);
+	return ret;
+}
+
+static void rename_unlock(struct rename_ctx *r)
+{
+	ovl_unlock_rename(r->p, r->q);
+	if (r->p != r->q)
+		pthread_mutex_unlock(&r->p->fs->rename_lock);
+}
+
+/* Under the locks: the names still name what was prepared, and the target
+ * is known.  -EAGAIN: they changed meanwhile, prepare again. */
+static int rename_check(struct rename_ctx *r)
+{
+	int ret;
+
+	if (!ovl_dentry_is(r->p, r->name, r->src) ||
+	    (r->dst && !ovl_dentry_is(r->q, r->newname, r->dst)))
+		return -EAGAIN;
+	if (!r->dst) {
+		ret = ovl_lookup_locked(r->q, r->newname, false, &r->dst, NULL);
+		if (ret < 0 && ret != -ENOENT)
+			return ret;
+	}
+	if (ovl_is_dir(r->src) && ovl_is_ancestor(r->src, r->q))
+		return -EINVAL;   /* into itself */
+	if (r->dst && ovl_is_dir(r->dst) && ovl_is_ancestor(r->dst, r->p))
+		return (r->flags & RENAME_EXCHANGE) ? -EINVAL : -ENOTEMPTY;   /* its own ancestor */
 	return 0;
 }
 
-static int rename_plain(struct ovl_fs *fs, struct rename_ctx *r)
+static int rename_locked(struct rename_ctx *r)
 {
-	bool whiteout_old, dst_lower;
-	enum upper_state state;
-	int ret;
+	OVL_DFD pd = { .fd = -1 };
+	OVL_DFD qd = { .fd = -1 };
+	int ret = rename_check(r);
+	bool lock_dst;
 
-	if (r->dst && (r->flags & RENAME_NOREPLACE))
-		return -EEXIST;
-	if (!can_move(fs, r->src))
-		return -EXDEV;
-	if (r->dst) {
-		if (ovl_is_dir(r->dst) != ovl_is_dir(r->src))
-			return ovl_is_dir(r->src) ? -ENOTDIR : -EISDIR;
-		if (ovl_is_dir(r->dst) && (ret = ovl_dir_is_empty(fs, r->dst)) < 0)
-			return ret;
-	}
-	if ((ret = ovl_copy_up(fs, r->src, true)) < 0)
+	if (ret == 0 && r->dst && (r->flags & RENAME_NOREPLACE))
+		ret = -EEXIST;
+	if (ret < 0 || r->src == r->dst)
+		return ret;   /* two names of one file: nothing to do */
+	if ((ret = ovl_dir_fd(r->p, 0, &pd)) < 0 || (ret = ovl_dir_fd(r->q, 0, &qd)) < 0)
 		return ret;
-	whiteout_old = ovl_lower_positive(fs, r->p, r->name);
-	dst_lower = ovl_lower_positive(fs, r->q, r->newname);
-	state = upper_state(fs, r->qfd, r->newname);
-	if (state == UPPER_ENTRY && r->dst && ovl_is_dir(r->dst)) {
-		/* the empty-looking target may still hold whiteouts */
-		ret = remove_upper(fs, r->qfd, r->newname, true, false);
-		if (ret < 0)
-			return ret;
-		state = UPPER_NONE;
-	}
-	/* A moved directory must not merge with whatever a lower layer has
-	 * (or may later show) at its new name: overlayfs marks it opaque
-	 * whenever its new parent is merged. */
-	if (ovl_is_dir(r->src) && !r->src->opaque_upper && (dst_lower || dir_is_merged(fs, r->q))) {
-		OVL_DFD d = { .fd = -1 };
-		if ((ret = ovl_dir_fd(fs, r->src, 0, &d)) < 0 || (ret = ovl_set_opaque(fs, d.fd)) < 0)
-			return ret;
-		r->src->opaque_upper = true;
-	}
-	if (ovl_is_dir(r->src) && state == UPPER_WHITEOUT) {
-		/* a directory cannot be renamed over the whiteout device */
-		if (unlinkat(r->qfd, r->newname, 0) < 0)
-			return -errno;
-		state = UPPER_NONE;
-	}
-	if (whiteout_old && fs->char_whiteouts && state != UPPER_WH_FILE &&
-	    renameat2(r->pfd, r->name, r->qfd, r->newname, RENAME_WHITEOUT) == 0) {
-		atomic_fetch_add_explicit(&fs->stats.whiteouts, 1, memory_order_relaxed);
-		return 0;
-	}
-	if (whiteout_old && state != UPPER_WH_FILE && fs->char_whiteouts &&
-	    errno != EINVAL && errno != EPERM)
-		return -errno;
-	if (renameat(r->pfd, r->name, r->qfd, r->newname) < 0)
-		return -errno;
-	if (state == UPPER_WH_FILE)
-		ovl_remove_wh_name(fs, r->qfd, r->newname);
-	if (whiteout_old)
-		return ovl_create_whiteout(fs, r->pfd, r->name);
-	return 0;
+	r->pfd = pd.fd;
+	r->qfd = qd.fd;
+	/* a directory replaced must stay empty meanwhile */
+	lock_dst = r->dst && ovl_is_dir(r->dst) && !(r->flags & RENAME_EXCHANGE);
+	if (lock_dst)
+		ovl_dir_lock(r->dst, true);
+	ret = (r->flags & RENAME_EXCHANGE) ? rename_exchange(r) : rename_plain(r);
+	if (lock_dst)
+		ovl_dir_unlock(r->dst);
+	return ret;
 }
 
 void ovl_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -597,53 +752,44 @@ void ovl_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 {
 	struct ovl_fs *fs = ovl_fs(req);
 	struct rename_ctx r = { .name = name, .newname = newname, .flags = flags };
-	OVL_DFD pd = { .fd = -1 };
-	OVL_DFD qd = { .fd = -1 };
-	bool looked_up;
-	int err = 0, ret;
+	int ret, tries = 0;
 
 	ovl_debug("rename parent=%lu name=%s newparent=%lu newname=%s flags=%u",
 		  (unsigned long)parent, name, (unsigned long)newparent, newname, flags);
-	r.p = get_dir(fs, parent, &err);
-	if (r.p)
-		r.q = get_dir(fs, newparent, &err);
-	if (!r.p || !r.q) {
-		fuse_reply_err(req, err);
+	if (!(r.p = ovl_req_dir(req, parent)))
+		return;
+	if (!(r.q = ovl_req_dir(req, newparent))) {
+		ovl_inode_put(r.p);
 		return;
 	}
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-		fuse_reply_err(req, EINVAL);
-		return;
+	ret = -EINVAL;
+	if (!(flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) && ovl_valid_name(newname) &&
+	    (flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)) != (RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		ret = ovl_copy_up(r.p, false);
+		if (ret == 0)
+			ret = ovl_copy_up(r.q, false);
 	}
-	if (!ovl_valid_name(newname)) {
-		fuse_reply_err(req, EINVAL);
-		return;
+	while (ret == 0) {
+		ret = rename_prepare(&r);
+		if (ret < 0)
+			break;
+		if (r.p != r.q)
+			pthread_mutex_lock(&fs->rename_lock);
+		ovl_lock_rename(r.p, r.q);
+		ret = rename_locked(&r);
+		rename_unlock(&r);
+		if (ret != -EAGAIN)
+			break;
+		/* a concurrent change took a name: start again (bounded,
+		 * though the kernel's own locks make this rare) */
+		ret = ++tries < 64 ? 0 : -EBUSY;
+		ovl_inode_put(r.src);
+		ovl_inode_put(r.dst);
+		r.src = r.dst = NULL;
 	}
-	ret = lookup_pinned(fs, r.p, name, &r.src, &looked_up);
-	if (ret == 0 && lookup_pinned(fs, r.q, newname, &r.dst, &looked_up) < 0)
-		r.dst = NULL;
-	if (ret == 0 && r.src == r.dst)
-		goto out;
-	if (ret == 0 && (ret = ovl_copy_up(fs, r.p, false)) == 0)
-		ret = ovl_copy_up(fs, r.q, false);
-	if (ret == 0 && (ret = ovl_dir_fd(fs, r.p, 0, &pd)) == 0)
-		ret = ovl_dir_fd(fs, r.q, 0, &qd);
-	if (ret == 0) {
-		r.pfd = pd.fd;
-		r.qfd = qd.fd;
-		ret = (flags & RENAME_EXCHANGE) ? rename_exchange(fs, &r) : rename_plain(fs, &r);
-	}
-	if (ret == 0 && (flags & RENAME_EXCHANGE)) {
-		ovl_node_move(fs, r.dst, r.p, "\x01tmp");
-		ovl_node_move(fs, r.src, r.q, newname);
-		ovl_node_move(fs, r.dst, r.p, name);
-	} else if (ret == 0) {
-		ovl_node_move(fs, r.src, r.q, newname);
-	}
-out:
-	if (r.src)
-		put_node(fs, r.src);
-	if (r.dst)
-		put_node(fs, r.dst);
+	ovl_inode_put(r.src);
+	ovl_inode_put(r.dst);
+	ovl_inode_put(r.p);
+	ovl_inode_put(r.q);
 	fuse_reply_err(req, -ret);
 }

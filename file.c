@@ -15,43 +15,70 @@
 
 #include "ovl.h"
 
-struct ovl_file *ovl_file_new(int fd, int layer, int flags)
+static struct ovl_file *file_new(struct ovl_inode *n, int fd, int layer, int flags)
 {
 	struct ovl_file *f = calloc(1, sizeof(*f));
 
 	if (f) {
+		f->h.kind = OVL_HANDLE_FILE;
 		f->fd = fd;
 		f->layer = layer;
 		f->flags = flags;
 		f->stale_fd = -1;
-		ovl_list_init(&f->link);
 		pthread_mutex_init(&f->lock, NULL);
+		ovl_inode_hold(n);
+		f->inode = n;
 	}
 	return f;
 }
 
-static struct ovl_file *file_of(struct fuse_file_info *fi)
+struct ovl_file *ovl_file_get(struct ovl_fs *fs, const struct fuse_file_info *fi)
 {
-	return (struct ovl_file *)(uintptr_t)fi->fh;
+	return fi ? (struct ovl_file *)ovl_handle_get(&fs->handles, fi->fh, OVL_HANDLE_FILE) : NULL;
 }
 
-int ovl_file_fd(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f)
+struct ovl_file *ovl_req_file(fuse_req_t req, struct fuse_file_info *fi)
 {
-	int fd;
+	struct ovl_file *f = ovl_file_get(ovl_fs(req), fi);
 
-	if (f->layer == 0 || !ovl_node_is_upper(fs, n))
+	if (!f)
+		fuse_reply_err(req, EBADF);
+	return f;
+}
+
+void ovl_file_put(struct ovl_file *f)
+{
+	if (f)
+		ovl_handle_put(&f->h);
+}
+
+static void file_putp(struct ovl_file **f)
+{
+	ovl_file_put(*f);
+}
+#define OVL_FILE __attribute__((cleanup(file_putp))) struct ovl_file *
+
+int ovl_file_fd(struct ovl_file *f)
+{
+	int fd, ret;
+
+	if (f->layer == 0 || !ovl_inode_is_upper(f->inode))
 		return f->fd;
 	/* Copied up since it was opened: read the upper copy from now on.
 	 * The old fd stays open until release, since another thread may be
 	 * reading from it right now. */
 	pthread_mutex_lock(&f->lock);
-	if (f->layer != 0 && ovl_open_node(fs, n, O_RDONLY, &fd) == 0) {
-		f->stale_fd = f->fd;
-		f->fd = fd;
-		f->layer = 0;
+	if (f->layer != 0 && f->stale_fd < 0) {
+		ret = ovl_inode_open(f->inode, O_RDONLY, &fd);
+		if (ret == 0) {
+			f->stale_fd = f->fd;
+			f->fd = fd;
+			f->layer = 0;
+		}
 	}
+	fd = f->fd;
 	pthread_mutex_unlock(&f->lock);
-	return f->fd;
+	return fd;
 }
 
 /* With the writeback cache the kernel reads pages of files opened
@@ -87,49 +114,55 @@ static void debug_open(const char *what, const struct fuse_entry_param *e,
 }
 
 /* Account a new open file handle, choose how the kernel does its I/O and
- * answer; what: the request (-o debug), e: the entry, for create. */
+ * answer; what: the request (-o debug), e: the entry, for create (its
+ * kernel reference goes again if the file cannot be opened). */
 static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
 		       struct fuse_file_info *fi, const char *what,
 		       const struct fuse_entry_param *e)
 {
-	int ret;
+	struct ovl_inode *n = f->inode;
+	int ret = ovl_passthrough_open(fs, n, f, fi);
 
-	ret = ovl_passthrough_open(fs, f->node, f, fi);
-	debug_open(what, e, f, fi, ret);
+	if (ret == 0) {
+		f->accounted = true;
+		atomic_fetch_add(&n->opens, 1);
+		atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
+		fi->fh = ovl_handle_add(&fs->handles, &f->h);
+		if (!fi->fh)
+			ret = -ENOMEM;
+	}
+	debug_open(what, e, ret < 0 ? NULL : f, fi, ret);
 	if (ret < 0) {
-		f->node = NULL;   /* nothing of the node to undo */
-		ovl_file_free(fs, f, false);
+		if (e)
+			ovl_inode_forget(n, 1);
+		ovl_file_free(f, true);
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	atomic_fetch_add(&f->node->opens, 1);
-	atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
-	ovl_handle_track(fs, &f->link);
-	fi->fh = (uintptr_t)f;
 	ret = e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi);
-	if (ret == -ENOENT) {   /* the opener is gone: no release will come */
-		ovl_handle_untrack(fs, &f->link);
-		ovl_file_free(fs, f, true);
-	}
+	if (ret == -ENOENT)   /* the opener is gone: no release will come */
+		ovl_file_put((struct ovl_file *)ovl_handle_remove(&fs->handles, fi->fh,
+								  OVL_HANDLE_FILE));
 }
 
 /* The answer to create or tmpfile: ret < 0, or the new file open on fd
- * with entry e (the entry holds a kernel reference: the node stays). */
+ * with entry e (the entry holds a kernel reference: the inode stays). */
 static void reply_created(fuse_req_t req, struct ovl_fs *fs, const char *what, int ret,
 			  int fd, int flags, const struct fuse_entry_param *e,
 			  struct fuse_file_info *fi)
 {
+	OVL_INODE n = NULL;
 	struct ovl_file *f = NULL;
 
-	if (ret == 0 && !(f = ovl_file_new(fd, 0, flags))) {
-		close(fd);
-		ret = -ENOMEM;
-	}
-	if (ret == 0 && !(f->node = ovl_node_get(fs, e->ino))) {
-		ovl_file_free(fs, f, false);
+	if (ret == 0 && !(n = ovl_inode_get(fs, e->ino)))
 		ret = -ESTALE;
-	}
+	if (ret == 0 && !(f = file_new(n, fd, 0, flags)))
+		ret = -ENOMEM;
 	if (ret < 0) {
+		if (fd >= 0)
+			close(fd);
+		if (n)
+			ovl_inode_forget(n, 1);
 		debug_open(what, NULL, NULL, NULL, ret);
 		fuse_reply_err(req, -ret);
 		return;
@@ -140,27 +173,22 @@ static void reply_created(fuse_req_t req, struct ovl_fs *fs, const char *what, i
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino);
+	OVL_INODE n = ovl_inode_get(fs, ino);
 	struct ovl_file *f = NULL;
-	int fd, ret = 0;
+	int fd, ret = n ? 0 : -ESTALE;
 	int flags = real_open_flags(fs, fi->flags);
 	char what[64];
 
 	if (ovl_debug_enabled)
 		snprintf(what, sizeof(what), "open ino=%lu flags=0%o", (unsigned long)ino, fi->flags);
-	if (!n) {
-		debug_open(what, NULL, NULL, NULL, -ESTALE);
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	if (ovl_open_writes(flags)) {
+	if (ret == 0 && ovl_open_writes(flags)) {
 		ret = ovl_passthrough_may_write(n);
 		if (ret == 0)
-			ret = ovl_copy_up(fs, n, !(flags & O_TRUNC));
+			ret = ovl_copy_up(n, !(flags & O_TRUNC));
 	}
 	if (ret == 0)
-		ret = ovl_open_node(fs, n, flags, &fd);
-	if (ret == 0 && !(f = ovl_file_new(fd, ovl_node_layer(n), flags))) {
+		ret = ovl_inode_open(n, flags, &fd);
+	if (ret == 0 && !(f = file_new(n, fd, ovl_inode_layer(n), flags))) {
 		close(fd);
 		ret = -ENOMEM;
 	}
@@ -169,7 +197,6 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	f->node = n;
 	if ((flags & O_TRUNC) && ovl_fi_kill_suidgid(fi))
 		ovl_kill_suidgid(req, n);
 	reply_open(req, fs, f, fi, what, NULL);
@@ -179,7 +206,7 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *p = ovl_node_get(fs, parent);
+	OVL_INODE p = ovl_inode_get(fs, parent);
 	struct fuse_entry_param e;
 	int fd = -1, ret;
 	int flags = real_open_flags(fs, fi->flags);
@@ -188,16 +215,16 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	if (ovl_debug_enabled)
 		snprintf(what, sizeof(what), "create parent=%lu name=%s mode=0%o flags=0%o",
 			 (unsigned long)parent, name, mode, fi->flags);
-	ret = p ? ovl_create_object(req, p, name, (mode & 07777) | S_IFREG, 0, NULL, flags, &fd, &e)
-		: -ESTALE;
+	ret = !p ? -ESTALE : !ovl_is_dir(p) ? -ENOTDIR
+		 : ovl_create_object(req, p, name, (mode & 07777) | S_IFREG, 0, NULL, flags, &fd, &e);
 	reply_created(req, fs, what, ret, fd, flags, &e, fi);
 }
 
-/* O_TMPFILE: an open file with a node but no name, until a link names it */
+/* O_TMPFILE: an open file with an inode but no name, until a link names it */
 void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *p = ovl_node_get(fs, parent);
+	OVL_INODE p = ovl_inode_get(fs, parent);
 	struct fuse_entry_param e;
 	int fd = -1, ret;
 	int flags = real_open_flags(fs, fi->flags);
@@ -206,24 +233,21 @@ void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_fil
 	if (ovl_debug_enabled)
 		snprintf(what, sizeof(what), "tmpfile parent=%lu mode=0%o flags=0%o",
 			 (unsigned long)parent, mode, fi->flags);
-	ret = !p ? -ESTALE : !fs->has_upper ? -EROFS
+	ret = !p ? -ESTALE : !ovl_is_dir(p) ? -ENOTDIR : !fs->has_upper ? -EROFS
 		 : ovl_create_tmpfile(req, p, mode, flags, &fd, &e);
 	reply_created(req, fs, what, ret, fd, flags, &e, fi);
 }
 
 void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	OVL_FILE f = NULL;
 
 	ovl_debug("read ino=%lu off=%ld size=%zu", (unsigned long)ino, (long)off, size);
-	if (!n) {
-		fuse_reply_err(req, ESTALE);
+	if (!(f = ovl_req_file(req, fi)))
 		return;
-	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = ovl_file_fd(fs, n, file_of(fi));
+	buf.buf[0].fd = ovl_file_fd(f);
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -232,15 +256,22 @@ void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t
 		   struct fuse_file_info *fi)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	OVL_FILE f = NULL;
 	ssize_t n;
 
 	ovl_debug("write ino=%lu off=%ld size=%zu", (unsigned long)ino, (long)off,
 		  fuse_buf_size(in));
+	if (!(f = ovl_req_file(req, fi)))
+		return;
+	if (f->layer != 0) {   /* never a write into a lower layer */
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = file_of(fi)->fd;
+	out.buf[0].fd = f->fd;
 	out.buf[0].pos = off;
 	if (ovl_fi_kill_suidgid(fi))
-		ovl_kill_suidgid(req, file_of(fi)->node);
+		ovl_kill_suidgid(req, f->inode);
 	n = fuse_buf_copy(&out, in, 0);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -255,36 +286,42 @@ void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-void ovl_file_free(struct ovl_fs *fs, struct ovl_file *f, bool connected)
+void ovl_file_free(struct ovl_file *f, bool connected)
 {
-	if (f->node) {
-		ovl_passthrough_release(fs, f, connected);
-		atomic_fetch_sub(&f->node->opens, 1);
+	if (f->accounted) {
+		ovl_passthrough_release(f->inode->fs, f, connected);
+		atomic_fetch_sub(&f->inode->opens, 1);
 	}
 	if (f->fd >= 0)
 		close(f->fd);
 	if (f->stale_fd >= 0)
 		close(f->stale_fd);
+	ovl_inode_put(f->inode);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
 
 void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct ovl_fs *fs = ovl_fs(req);
+	struct ovl_handle *h = ovl_handle_remove(&fs->handles, fi->fh, OVL_HANDLE_FILE);
+
 	ovl_debug("release ino=%lu", (unsigned long)ino);
-	ovl_handle_untrack(ovl_fs(req), &file_of(fi)->link);
-	ovl_file_free(ovl_fs(req), file_of(fi), true);
-	fuse_reply_err(req, 0);
+	ovl_handle_put(h);   /* the table's reference: freed once no request uses it */
+	fuse_reply_err(req, h ? 0 : EBADF);
 }
 
 void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	int fd = file_of(fi)->fd, ret = 0;
+	OVL_FILE f = NULL;
+	int ret = 0;
 
 	ovl_debug("fsync ino=%lu datasync=%d", (unsigned long)ino, datasync);
+	if (!(f = ovl_req_file(req, fi)))
+		return;
 	if (fs->cfg->fsync && !fs->cfg->volatile_mode &&
-	    (datasync ? fdatasync(fd) : fsync(fd)) < 0)
+	    (datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0)
 		ret = errno;
 	fuse_reply_err(req, ret);
 }
@@ -292,9 +329,16 @@ void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		   struct fuse_file_info *fi)
 {
+	OVL_FILE f = NULL;
+
 	ovl_debug("fallocate ino=%lu mode=%d off=%ld len=%ld", (unsigned long)ino, mode, (long)off,
 		  (long)len);
-	fuse_reply_err(req, fallocate(file_of(fi)->fd, mode, off, len) < 0 ? errno : 0);
+	if (!(f = ovl_req_file(req, fi)))
+		return;
+	if (f->layer != 0)
+		fuse_reply_err(req, EBADF);
+	else
+		fuse_reply_err(req, fallocate(f->fd, mode, off, len) < 0 ? errno : 0);
 }
 
 void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
@@ -302,17 +346,18 @@ void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			 struct fuse_file_info *fi_out, size_t len, int flags)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino_in);
+	OVL_FILE in = ovl_file_get(fs, fi_in);
+	OVL_FILE out = ovl_file_get(fs, fi_out);
 	ssize_t done;
 
 	ovl_debug("copy_file_range in=%lu out=%lu len=%zu", (unsigned long)ino_in,
 		  (unsigned long)ino_out, len);
-	if (!n) {
-		fuse_reply_err(req, ESTALE);
+	if (!in || !out || out->layer != 0) {
+		fuse_reply_err(req, EBADF);
 		return;
 	}
-	done = copy_file_range(ovl_file_fd(fs, n, file_of(fi_in)), &off_in, file_of(fi_out)->fd,
-			       &off_out, len, (unsigned int)flags);
+	done = copy_file_range(ovl_file_fd(in), &off_in, out->fd, &off_out, len,
+			       (unsigned int)flags);
 	if (done < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -321,46 +366,15 @@ void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 
 void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino);
+	OVL_FILE f = NULL;
 	off_t res;
 
 	ovl_debug("lseek ino=%lu off=%ld whence=%d", (unsigned long)ino, (long)off, whence);
-	if (!n) {
-		fuse_reply_err(req, ESTALE);
+	if (!(f = ovl_req_file(req, fi)))
 		return;
-	}
-	res = lseek(ovl_file_fd(fs, n, file_of(fi)), off, whence);
+	res = lseek(ovl_file_fd(f), off, whence);
 	if (res < 0)
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_lseek(req, res);
-}
-
-void ovl_handle_track(struct ovl_fs *fs, struct ovl_list *link)
-{
-	pthread_mutex_lock(&fs->handles_lock);
-	ovl_list_add(&fs->open_files, link);
-	pthread_mutex_unlock(&fs->handles_lock);
-}
-
-void ovl_handle_untrack(struct ovl_fs *fs, struct ovl_list *link)
-{
-	pthread_mutex_lock(&fs->handles_lock);
-	ovl_list_del(link);
-	pthread_mutex_unlock(&fs->handles_lock);
-}
-
-void ovl_handles_free_all(struct ovl_fs *fs)
-{
-	while (fs->open_files.next != &fs->open_files) {
-		struct ovl_list *l = fs->open_files.next;
-		ovl_list_del(l);
-		ovl_file_free(fs, ovl_container_of(l, struct ovl_file, link), false);
-	}
-	while (fs->open_dirs.next != &fs->open_dirs) {
-		struct ovl_list *l = fs->open_dirs.next;
-		ovl_list_del(l);
-		ovl_dir_handle_free(l);
-	}
 }

@@ -44,20 +44,13 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 
 static void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *p = ovl_node_get(fs, parent);
+	OVL_INODE p = ovl_req_dir(req, parent);
 	struct fuse_entry_param e;
 	int ret;
 
-	if (!p) {
-		fuse_reply_err(req, ESTALE);
+	if (!p)
 		return;
-	}
-	if (!ovl_is_dir(p)) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	ret = ovl_lookup_entry(fs, p, name, &e);
+	ret = ovl_lookup_entry(p, name, &e);
 	ovl_debug("lookup parent=%lu name=%s -> %s", (unsigned long)parent, name,
 		  ret < 0 ? strerror(-ret) : "found");
 	if (ret == -ENOENT) {
@@ -66,30 +59,37 @@ static void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 	} else if (ret < 0) {
 		fuse_reply_err(req, -ret);
-	} else {
-		fuse_reply_entry(req, &e);
+	} else if (fuse_reply_entry(req, &e) == -ENOENT) {
+		/* the caller is gone: the kernel never got the reference */
+		struct ovl_inode *n = ovl_inode_get(ovl_fs(req), e.ino);
+		if (n) {
+			ovl_inode_forget(n, 1);
+			ovl_inode_put(n);
+		}
+	}
+}
+
+/* A forget for an id not in the table (stale or forged) is ignored. */
+static void forget_one(struct ovl_fs *fs, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct ovl_inode *n = ovl_inode_get(fs, ino);
+
+	if (n) {
+		ovl_inode_forget(n, nlookup);
+		ovl_inode_put(n);
 	}
 }
 
 static void ovl_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino);
-
-	if (n)
-		ovl_node_forget(fs, n, nlookup);
+	forget_one(ovl_fs(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void ovl_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	struct ovl_fs *fs = ovl_fs(req);
-
-	for (size_t i = 0; i < count; i++) {
-		struct ovl_node *n = ovl_node_get(fs, forgets[i].ino);
-		if (n)
-			ovl_node_forget(fs, n, forgets[i].nlookup);
-	}
+	for (size_t i = 0; i < count; i++)
+		forget_one(ovl_fs(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 

@@ -123,23 +123,12 @@ int ovl_set_owner(struct ovl_fs *fs, int dirfd, const char *name, uid_t uid, gid
 	return fchownat(dirfd, name, uid, gid, at) < 0 ? -errno : 0;
 }
 
-/* A merged directory cannot know its subdirectory count: nlink 1, as
- * overlayfs reports ("find" treats it as unknown). */
-static bool dir_is_merged(struct ovl_fs *fs, struct ovl_node *n)
+void ovl_present_stat(struct ovl_inode *n, struct stat *st)
 {
-	int layers = 0;
-
-	for (int k = 0; k < fs->nlayers && layers < 2; k++)
-		layers += ovl_dir_in_layer(n, k);
-	return layers > 1;
-}
-
-void ovl_present_stat(struct ovl_fs *fs, struct ovl_node *n, struct stat *st)
-{
-	const struct ovl_config *cfg = fs->cfg;
+	const struct ovl_config *cfg = n->fs->cfg;
 
 	st->st_ino = n->ino;
-	if (S_ISDIR(st->st_mode) && (cfg->static_nlink || dir_is_merged(fs, n)))
+	if (S_ISDIR(st->st_mode) && (cfg->static_nlink || ovl_dir_is_merged(n)))
 		st->st_nlink = 1;
 	st->st_uid = map_id(cfg->uidmap, cfg->nuidmap, st->st_uid, false);
 	st->st_gid = map_id(cfg->gidmap, cfg->ngidmap, st->st_gid, false);
@@ -151,57 +140,70 @@ void ovl_present_stat(struct ovl_fs *fs, struct ovl_node *n, struct stat *st)
 		st->st_gid = (gid_t)cfg->squash_to_gid;
 }
 
-/* stat of n, with the override xattr applied when it is in use */
-static int stat_node(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f, struct stat *st)
+/* The override xattr of a located object, when in use */
+static void override_apply_loc(struct ovl_fs *fs, const struct ovl_loc *loc, struct stat *st)
 {
-	struct ovl_node *parent;
-	char name[NAME_MAX + 1];
-	OVL_DFD d = { .fd = -1 };
-	int ret, orphan;
+	if (!override_xattr(fs))
+		return;
+	if (*loc->name)
+		ovl_override_apply(fs, loc->dirfd, loc->name, st);
+	else
+		ovl_override_apply_fd(fs, loc->dirfd, st);
+}
+
+/* stat of n (through its open file f, if one), as the mount shows it */
+static int stat_inode(struct ovl_inode *n, struct ovl_file *f, struct stat *st)
+{
+	struct ovl_fs *fs = n->fs;
+	OVL_LOC loc = OVL_LOC_INIT;
+	int ret;
 
 	if (f) {
-		if (fstat(ovl_file_fd(fs, n, f), st) < 0)
+		int fd = ovl_file_fd(f);
+		if (fstat(fd, st) < 0)
 			return -errno;
-		if (!override_xattr(fs)) {
-			ovl_present_stat(fs, n, st);
-			return 0;
-		}
+		if (override_xattr(fs))
+			ovl_override_apply_fd(fs, fd, st);
+	} else {
+		ret = ovl_locate(n, ovl_inode_layer(n), &loc);
+		if (ret == 0 && fstatat(loc.dirfd, loc.name, st,
+					AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0)
+			ret = -errno;
+		if (ret < 0)
+			return ret;
+		override_apply_loc(fs, &loc, st);
 	}
-	if (!f && (orphan = ovl_node_orphan_fd(fs, n)) >= 0) {
-		if (fstat(orphan, st) < 0)
-			return -errno;
-		ovl_present_stat(fs, n, st);
-		return 0;
+	ovl_present_stat(n, st);
+	return 0;
+}
+
+/* The open file of fi when it is one of n's (getattr and setattr may come
+ * with one); a bad handle is ignored: the request stands without it. */
+static struct ovl_file *file_of(struct ovl_inode *n, struct fuse_file_info *fi)
+{
+	struct ovl_file *f = ovl_is_dir(n) ? NULL : ovl_file_get(n->fs, fi);
+
+	if (f && f->inode != n) {
+		ovl_file_put(f);
+		f = NULL;
 	}
-	if (!override_xattr(fs))
-		return ovl_stat_node(fs, n, st);
-	ret = ovl_node_at(fs, n, ovl_node_layer(n), &d, &parent, name);
-	if (ret < 0)
-		return ret;
-	if (!f && fstatat(d.fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
-		ret = -errno;
-	if (ret == 0)
-		ovl_override_apply(fs, d.fd, name, st);
-	ovl_node_unpin(fs, parent);
-	if (ret == 0)
-		ovl_present_stat(fs, n, st);
-	return ret;
+	return f;
 }
 
 void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino);
+	OVL_INODE n = NULL;
+	struct ovl_file *f;
 	struct stat st;
 	int ret;
 
 	ovl_debug("getattr ino=%lu", (unsigned long)ino);
-	if (!n) {
-		fuse_reply_err(req, ESTALE);
+	if (!(n = ovl_req_inode(req, ino)))
 		return;
-	}
-	ret = stat_node(fs, n, fi && !ovl_is_dir(n) ? (struct ovl_file *)(uintptr_t)fi->fh : NULL,
-			&st);
+	f = file_of(n, fi);
+	ret = stat_inode(n, f, &st);
+	ovl_file_put(f);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -217,29 +219,31 @@ static struct timespec set_time(int to_set, int now_flag, int flag, struct times
 	return (struct timespec){ .tv_nsec = UTIME_OMIT };
 }
 
-static int apply_setattr(struct ovl_fs *fs, int dirfd, const char *name, struct ovl_file *f,
+static int apply_setattr(struct ovl_fs *fs, const struct ovl_loc *loc, struct ovl_file *f,
 			 const struct stat *attr, int to_set)
 {
+	const char *name = loc->name;
+	int at = *name ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH;
 	struct ovl_procpath p;
 	struct stat cur;
 	int fd, ret = 0;
 
-	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = ovl_loc_open(loc, O_PATH);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? ovl_uid_to_disk(fs, attr->st_uid) : (uid_t)-1;
 		gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? ovl_gid_to_disk(fs, attr->st_gid) : (gid_t)-1;
 		if (override_xattr(fs))
-			ret = ovl_set_owner(fs, dirfd, name, uid, gid);
+			ret = ovl_set_owner(fs, loc->dirfd, name, uid, gid);
 		else if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
 			ret = -errno;
 	}
 	if (ret == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
-		if (override_xattr(fs) && fstatat(dirfd, name, &cur, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (override_xattr(fs) && fstatat(loc->dirfd, name, &cur, at) == 0) {
 			struct stat ov = cur;
-			ovl_override_apply(fs, dirfd, name, &ov);
-			ret = write_override(fs, dirfd, name, ov.st_uid, ov.st_gid, attr->st_mode);
+			ovl_override_apply_fd(fs, fd, &ov);
+			ret = write_override(fs, loc->dirfd, name, ov.st_uid, ov.st_gid, attr->st_mode);
 		} else if (chmod(ovl_procpath(&p, fd), attr->st_mode & 07777) < 0) {
 			ret = -errno;
 		}
@@ -255,48 +259,11 @@ static int apply_setattr(struct ovl_fs *fs, int dirfd, const char *name, struct 
 			set_time(to_set, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_ATIME, attr->st_atim),
 			set_time(to_set, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_MTIME, attr->st_mtim),
 		};
-		if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		if (utimensat(loc->dirfd, name, ts, at) < 0)
 			ret = -errno;
 	}
 	close(fd);
 	return ret;
-}
-
-/* A file whose name is gone but which is still open: change it through
- * its open fd or the O_PATH fd kept at removal.  A lower file reached that
- * way can only have its times touched (by the kernel's own cache). */
-static void setattr_removed(fuse_req_t req, struct ovl_node *n, struct ovl_file *f,
-			    const struct stat *attr, int to_set)
-{
-	struct ovl_fs *fs = ovl_fs(req);
-	int fd = f ? f->fd : atomic_load(&n->orphan_fd);
-	bool upper = f ? f->layer == 0 : ovl_node_is_upper(fs, n);
-	struct ovl_procpath p;
-	struct stat st;
-	int ret = 0;
-
-	if (fd < 0) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	if (upper) {
-		if ((to_set & FUSE_SET_ATTR_SIZE) && truncate(ovl_procpath(&p, fd), attr->st_size) < 0)
-			ret = errno;
-		if (!ret && (to_set & FUSE_SET_ATTR_MODE) &&
-		    chmod(ovl_procpath(&p, fd), attr->st_mode & 07777) < 0)
-			ret = errno;
-	} else if (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-			     FUSE_SET_ATTR_GID)) {
-		ret = EROFS;
-	}
-	if (!ret && fstat(fd, &st) < 0)
-		ret = errno;
-	if (ret) {
-		fuse_reply_err(req, ret);
-		return;
-	}
-	ovl_present_stat(fs, n, &st);
-	fuse_reply_attr(req, &st, fs->timeout);
 }
 
 /*
@@ -310,24 +277,33 @@ static void setattr_removed(fuse_req_t req, struct ovl_node *n, struct ovl_file 
  */
 static bool in_group(fuse_req_t req, gid_t gid)
 {
-	gid_t groups[64];
-	int n;
+	gid_t small[64], *groups = small;
+	int n, size = 64;
+	bool found = false;
 
 	if (fuse_req_ctx(req)->gid == gid)
 		return true;
-	n = fuse_req_getgroups(req, 64, groups);
-	for (int i = 0; i < n && i < 64; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
+	/* fuse_req_getgroups says how many there are when they do not fit */
+	while ((n = fuse_req_getgroups(req, size, groups)) > size) {
+		gid_t *more = realloc(groups == small ? NULL : groups, (size_t)n * sizeof(*more));
+		if (!more)
+			break;
+		groups = more;
+		size = n;
+	}
+	for (int i = 0; i < n && i < size; i++)
+		found = found || groups[i] == gid;
+	if (groups != small)
+		free(groups);
+	return found;
 }
 
-static bool kill_suidgid_mode(fuse_req_t req, struct ovl_node *n, mode_t *mode)
+static bool kill_suidgid_mode(fuse_req_t req, struct ovl_inode *n, mode_t *mode)
 {
 	struct stat st;
 	mode_t m;
 
-	if (stat_node(ovl_fs(req), n, NULL, &st) < 0 || !S_ISREG(st.st_mode))
+	if (stat_inode(n, NULL, &st) < 0 || !S_ISREG(st.st_mode))
 		return false;
 	m = st.st_mode & 07777 & ~(mode_t)S_ISUID;
 	if ((m & S_ISGID) && ((m & S_IXGRP) || !in_group(req, st.st_gid)))
@@ -336,61 +312,64 @@ static bool kill_suidgid_mode(fuse_req_t req, struct ovl_node *n, mode_t *mode)
 	return m != (st.st_mode & 07777);
 }
 
-void ovl_kill_suidgid(fuse_req_t req, struct ovl_node *n)
+void ovl_kill_suidgid(fuse_req_t req, struct ovl_inode *n)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *parent;
-	char name[NAME_MAX + 1];
-	OVL_DFD d = { .fd = -1 };
+	OVL_LOC loc = OVL_LOC_INIT;
 	struct stat attr = { 0 };
 
-	if (!kill_suidgid_mode(req, n, &attr.st_mode) || !ovl_node_is_upper(fs, n) ||
-	    ovl_node_at(fs, n, 0, &d, &parent, name) < 0)
+	if (!kill_suidgid_mode(req, n, &attr.st_mode) || !ovl_inode_is_upper(n) ||
+	    ovl_locate(n, 0, &loc) < 0)
 		return;
-	if (apply_setattr(fs, d.fd, name, NULL, &attr, FUSE_SET_ATTR_MODE) < 0)
-		ovl_debug("cannot clear setuid/setgid of node %lu", (unsigned long)n->id);
+	if (apply_setattr(fs, &loc, NULL, &attr, FUSE_SET_ATTR_MODE) < 0)
+		ovl_debug("cannot clear setuid/setgid of inode %lu", (unsigned long)n->id);
 	else   /* no reply carries the new mode: the kernel must ask again */
 		fuse_lowlevel_notify_inval_inode(fs->se, n->id, -1, 0);
-	ovl_node_unpin(fs, parent);
+}
+
+/* A lower file whose name is gone, still open or held by the kernel: it
+ * cannot be copied up any more, and a lower layer never changes; only its
+ * times are "changed" (by the kernel's own cache), and kept as they are. */
+static int setattr_removed_lower(int to_set)
+{
+	return (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+			  FUSE_SET_ATTR_GID)) ? -EROFS : 0;
 }
 
 void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		 struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino), *parent = NULL;
-	struct ovl_file *f = fi ? (struct ovl_file *)(uintptr_t)fi->fh : NULL;
-	char name[NAME_MAX + 1];
-	OVL_DFD d = { .fd = -1 };
+	OVL_INODE n = NULL;
+	OVL_LOC loc = OVL_LOC_INIT;
+	struct ovl_file *f;
 	struct stat st;
 	bool truncating = (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0;
 	int ret;
 
 	ovl_debug("setattr ino=%lu to_set=0x%x", (unsigned long)ino, to_set);
-	if (!n) {
-		fuse_reply_err(req, ESTALE);
+	if (!(n = ovl_req_inode(req, ino)))
 		return;
-	}
-	if (ovl_is_dir(n))
-		f = NULL;
-	if (!ovl_node_live(fs, n)) {
-		setattr_removed(req, n, f, attr, to_set);
-		return;
+	f = file_of(n, fi);
+	if (!ovl_inode_is_upper(n) && !ovl_inode_named(n)) {
+		ret = setattr_removed_lower(to_set);
+		goto out;
 	}
 	if ((to_set == 0 || (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID))) &&
 	    !(to_set & FUSE_SET_ATTR_MODE) && kill_suidgid_mode(req, n, &attr->st_mode))
 		to_set |= FUSE_SET_ATTR_MODE;
 	ret = (to_set & FUSE_SET_ATTR_SIZE) ? ovl_passthrough_may_write(n) : 0;
 	if (ret == 0)
-		ret = ovl_copy_up(fs, n, !truncating);
+		ret = ovl_copy_up(n, !truncating);
 	if (ret == 0)
-		ret = ovl_node_at(fs, n, 0, &d, &parent, name);
-	if (ret == 0) {
-		ret = apply_setattr(fs, d.fd, name, f, attr, to_set);
-		ovl_node_unpin(fs, parent);
-	}
+		ret = ovl_locate(n, 0, &loc);
 	if (ret == 0)
-		ret = stat_node(fs, n, NULL, &st);
+		ret = apply_setattr(fs, &loc, f, attr, to_set);
+	ovl_loc_put(&loc);
+out:
+	if (ret == 0)
+		ret = stat_inode(n, f, &st);
+	ovl_file_put(f);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -399,24 +378,18 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 
 void ovl_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino), *parent;
-	char name[NAME_MAX + 1], *target = NULL;
-	OVL_DFD d = { .fd = -1 };
+	OVL_INODE n = NULL;
+	OVL_LOC loc = OVL_LOC_INIT;
+	char *target = NULL;
 	int ret;
 
 	ovl_debug("readlink ino=%lu", (unsigned long)ino);
-	if (!n) {
-		fuse_reply_err(req, ESTALE);
+	if (!(n = ovl_req_inode(req, ino)))
 		return;
-	}
-	ret = ovl_node_at(fs, n, ovl_node_layer(n), &d, &parent, name);
-	if (ret == 0) {
-		target = ovl_readlinkat(d.fd, name);
-		if (!target)
-			ret = -errno;
-		ovl_node_unpin(fs, parent);
-	}
+	ret = ovl_locate(n, ovl_inode_layer(n), &loc);
+	if (ret == 0 && !(target = ovl_readlinkat(loc.dirfd, loc.name)))
+		ret = -errno;
+	ovl_loc_put(&loc);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -427,18 +400,15 @@ void ovl_readlink(fuse_req_t req, fuse_ino_t ino)
 void ovl_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino);
+	OVL_INODE n = NULL;
 
 	/* The kernel checks permissions itself (default_permissions); this
-	 * only answers for the node's existence and for writes on a
+	 * only answers for the inode's existence and for writes on a
 	 * read-only overlay. */
 	ovl_debug("access ino=%lu mask=%d", (unsigned long)ino, mask);
-	if (!n)
-		fuse_reply_err(req, ESTALE);
-	else if ((mask & W_OK) && !fs->has_upper)
-		fuse_reply_err(req, EROFS);
-	else
-		fuse_reply_err(req, 0);
+	if (!(n = ovl_req_inode(req, ino)))
+		return;
+	fuse_reply_err(req, (mask & W_OK) && !fs->has_upper ? EROFS : 0);
 }
 
 void ovl_statfs(fuse_req_t req, fuse_ino_t ino)

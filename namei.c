@@ -3,7 +3,8 @@
  * Lookup across layers, top down, as kernel overlayfs does with
  * redirect_dir=off: the topmost non-whiteout entry wins; a non-directory
  * ends the search; directories merge with the directories below them until
- * an opaque one; a whiteout (either form) hides everything below.
+ * an opaque one; a whiteout (either form) hides everything below.  A layer
+ * that cannot be read fails the lookup: it is never taken as empty.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,193 +27,164 @@ bool ovl_valid_name(const char *name)
 	return !ovl_is_wh_name(name);
 }
 
-/* The child may hide what lies below it in layer k: opaque directory. */
-static bool stops_below(struct ovl_fs *fs, int k, int fd)
+enum { ENTRY_NONE, ENTRY_FOUND, ENTRY_WHITEOUT };
+
+/* What is name in the directory fd of a layer: ENTRY_FOUND with *st,
+ * ENTRY_NONE, ENTRY_WHITEOUT (of either form), or -errno. */
+static int entry_in_layer(struct ovl_fs *fs, int dirfd, const char *name, struct stat *st)
 {
-	return k < fs->nlayers - 1 && ovl_is_opaque(fs, k, fd);
+	if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) == 0)
+		return ovl_is_whiteout(st) ? ENTRY_WHITEOUT : ENTRY_FOUND;
+	if (errno != ENOENT && errno != ENOTDIR)
+		return -errno;
+	return ovl_whiteout_in_layer(fs, dirfd, name) ? ENTRY_WHITEOUT : ENTRY_NONE;
 }
 
-int ovl_lookup_child(struct ovl_fs *fs, struct ovl_node *parent, const char *name,
-		     struct ovl_node **out, struct stat *st)
+/* Layer k of a directory being looked up: keep its fd for the lookups of
+ * its own children, and say whether it hides the layers below. */
+static int add_dir_layer(struct ovl_inode *n, int k, int parentfd, const char *name,
+			 bool *stop)
 {
-	struct ovl_node *n = NULL;
-	ino_t lower_ino = 0;
-	int lower_ino_layer = -1;
-	int top = -1;
+	struct ovl_fs *fs = n->fs;
+	struct ovl_dir_marks marks = { false, false };
+	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-	if (!ovl_valid_name(name))
-		return strlen(name) > NAME_MAX ? -ENAMETOOLONG : -ENOENT;
+	if (fd < 0)
+		return -errno;
+	/* the bottom layer hides nothing; only the upper is ever impure */
+	if (k < fs->nlayers - 1 || (k == 0 && fs->has_upper))
+		marks = ovl_dir_marks(fs, fd);
+	if (k == 0 && fs->has_upper) {
+		atomic_store(&n->dir->opaque_upper, marks.opaque);
+		atomic_store(&n->dir->impure, marks.impure);
+	}
+	ovl_dir_set_fd(n, k, fd);
+	*stop = marks.opaque && k < fs->nlayers - 1;
+	return 0;
+}
+
+/*
+ * What the merged tree has at (parent, name), as a fresh inode: its type,
+ * topmost layer and real inode number, the number to report, and a
+ * directory's fds in every layer it spans; *st: the topmost object's
+ * attributes.
+ */
+static int lookup_walk(struct ovl_inode *parent, const char *name, struct ovl_inode **out,
+		       struct stat *st)
+{
+	struct ovl_fs *fs = parent->fs;
+	struct ovl_inode *n = NULL;
+	int lower_layer = -1, ret = -ENOENT;
+	ino_t lower_ino = 0;
 
 	for (int k = 0; k < fs->nlayers; k++) {
 		OVL_DFD d = { .fd = -1 };
 		struct stat kst;
-		int fd;
+		bool stop = false;
 
 		if (!ovl_dir_in_layer(parent, k))
 			continue;
-		if (ovl_dir_fd(fs, parent, k, &d) < 0)
+		ret = ovl_dir_fd(parent, k, &d);
+		if (ret == 0)
+			ret = entry_in_layer(fs, d.fd, name, &kst);
+		if (ret == ENTRY_NONE)
 			continue;
-		if (fstatat(d.fd, name, &kst, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno != ENOENT && errno != ENOTDIR) {
-				int err = -errno;
-				ovl_node_free(fs, n);
-				return err;
-			}
-			if (ovl_whiteout_in_layer(fs, d.fd, name))
-				break;
-			continue;
-		}
-		if (ovl_is_whiteout(&kst))
-			break;
-		if (top < 0) {
-			top = k;
+		if (ret != ENTRY_FOUND)
+			break;   /* an error, or a whiteout */
+		if (!n) {
 			*st = kst;
 			ovl_override_apply(fs, d.fd, name, st);
-			n = ovl_node_alloc(fs, kst.st_mode, fs->nlayers);
+			n = ovl_inode_alloc(fs, kst.st_mode);
 			if (!n)
 				return -ENOMEM;
 			atomic_store(&n->layer, k);
-			if (!S_ISDIR(kst.st_mode))
+			n->real_ino = kst.st_ino;
+			if (!S_ISDIR(kst.st_mode)) {
+				n->ino = ovl_entry_ino(fs, k, d.fd, name, false,
+						       atomic_load(&parent->dir->impure), kst.st_ino);
 				break;
-		} else if (!S_ISDIR(kst.st_mode)) {
-			break;  /* a non-directory under a directory is hidden */
-		}
-		/* A directory: keep its fd for lookups of its own children. */
-		fd = openat(d.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			int err = -errno;
-			if (k == top) {
-				ovl_node_free(fs, n);
-				return err;
 			}
+		} else if (!S_ISDIR(kst.st_mode)) {
+			break;   /* a non-directory under a directory is hidden */
+		}
+		ret = add_dir_layer(n, k, d.fd, name, &stop);
+		if (ret < 0)
 			break;
-		}
-		if (ovl_layer_is_lower(fs, k) && lower_ino_layer < 0) {
+		/* A merged directory keeps the inode number of its topmost
+		 * lower directory, so copying it up does not change it. */
+		if (ovl_layer_is_lower(fs, k) && lower_layer < 0) {
+			lower_layer = k;
 			lower_ino = kst.st_ino;
-			lower_ino_layer = k;
 		}
-		bool opaque = stops_below(fs, k, fd);
-		if (opaque && k == 0 && fs->has_upper)
-			n->opaque_upper = true;
-		ovl_dir_set_fd(fs, n, k, fd);
-		if (opaque)
+		if (stop)
 			break;
 	}
-	if (top < 0)
-		return -ENOENT;
-	/* A merged directory keeps the inode number of its topmost lower
-	 * directory, so copying it up does not change it (as overlayfs). */
-	if (lower_ino_layer >= 0)
-		n->ino = ovl_map_ino(fs, lower_ino_layer, lower_ino);
-	else
-		n->ino = ovl_map_ino(fs, top, st->st_ino);
+	if (ret < 0 || !n) {
+		ovl_inode_free(n);
+		return ret < 0 ? ret : -ENOENT;
+	}
+	if (ovl_is_dir(n))
+		n->ino = lower_layer >= 0 ? ovl_map_ino(fs, lower_layer, lower_ino)
+					  : ovl_map_ino(fs, ovl_inode_layer(n), n->real_ino);
 	*out = n;
 	return 0;
 }
 
-int ovl_lookup_entry(struct ovl_fs *fs, struct ovl_node *parent, const char *name,
-		     struct fuse_entry_param *e)
+int ovl_lookup_locked(struct ovl_inode *parent, const char *name, bool kernel,
+		      struct ovl_inode **out, struct stat *st)
 {
-	struct ovl_node *fresh, *n;
-	struct stat st;
-	int ret = ovl_lookup_child(fs, parent, name, &fresh, &st);
+	struct ovl_inode *fresh;
+	struct stat ignored;
+	int ret;
+
+	if (!ovl_valid_name(name))
+		return strlen(name) > NAME_MAX ? -ENAMETOOLONG : -ENOENT;
+	/* the caller needs no attributes: the name as we know it will do */
+	if (!st && !kernel && (*out = ovl_dentry_find(parent, name)))
+		return 0;
+	ret = lookup_walk(parent, name, &fresh, st ? st : &ignored);
+	if (ret < 0)
+		return ret;
+	*out = ovl_inode_attach(parent, name, fresh, OVL_ATTACH_FOUND, kernel);
+	return *out ? 0 : -ENOMEM;
+}
+
+int ovl_lookup_entry(struct ovl_inode *parent, const char *name, struct fuse_entry_param *e)
+{
+	struct ovl_fs *fs = parent->fs;
+	struct ovl_inode *n;
+	int ret;
 
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = fs->timeout;
 	e->entry_timeout = fs->timeout;
+	ovl_dir_lock(parent, false);
+	ret = ovl_lookup_locked(parent, name, true, &n, &e->attr);
+	ovl_dir_unlock(parent);
 	if (ret < 0)
 		return ret;
-	n = ovl_node_insert(fs, parent, name, fresh);
-	if (!n)
-		return -ENOMEM;
 	e->ino = n->id;
-	e->attr = st;
-	ovl_present_stat(fs, n, &e->attr);
+	ovl_present_stat(n, &e->attr);
+	ovl_inode_put(n);
 	return 0;
 }
 
-bool ovl_lower_positive(struct ovl_fs *fs, struct ovl_node *parent, const char *name)
+int ovl_lower_positive(struct ovl_inode *parent, const char *name)
 {
+	struct ovl_fs *fs = parent->fs;
+
 	for (int k = fs->has_upper; k < fs->nlayers; k++) {
 		OVL_DFD d = { .fd = -1 };
 		struct stat st;
+		int ret;
 
-		if (!ovl_dir_in_layer(parent, k) || ovl_dir_fd(fs, parent, k, &d) < 0)
+		if (!ovl_dir_in_layer(parent, k))
 			continue;
-		if (fstatat(d.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			return !ovl_is_whiteout(&st);
-		if (ovl_whiteout_in_layer(fs, d.fd, name))
-			return false;
+		ret = ovl_dir_fd(parent, k, &d);
+		if (ret == 0)
+			ret = entry_in_layer(fs, d.fd, name, &st);
+		if (ret != ENTRY_NONE)   /* an error, found, or a whiteout hiding the rest */
+			return ret < 0 ? ret : ret == ENTRY_FOUND;
 	}
-	return false;
-}
-
-int ovl_node_at(struct ovl_fs *fs, struct ovl_node *n, int layer, struct ovl_dfd *d,
-		struct ovl_node **parent, char name[NAME_MAX + 1])
-{
-	int ret = ovl_node_name(fs, n, parent, name);
-
-	if (ret < 0)
-		return ret;
-	ret = ovl_dir_fd(fs, *parent ? *parent : n, layer, d);
-	if (ret < 0) {
-		ovl_node_unpin(fs, *parent);
-		*parent = NULL;
-	}
-	return ret;
-}
-
-int ovl_stat_node(struct ovl_fs *fs, struct ovl_node *n, struct stat *st)
-{
-	struct ovl_node *parent;
-	char name[NAME_MAX + 1];
-	OVL_DFD d = { .fd = -1 };
-	int ret;
-
-	if (ovl_is_dir(n)) {
-		ret = ovl_dir_fd(fs, n, ovl_node_layer(n), &d);
-		if (ret == 0 && fstat(d.fd, st) < 0)
-			ret = -errno;
-	} else {
-		ret = ovl_node_at(fs, n, ovl_node_layer(n), &d, &parent, name);
-		if (ret < 0)
-			return ret;
-		if (fstatat(d.fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
-			ret = -errno;
-		ovl_node_unpin(fs, parent);
-	}
-	if (ret == 0)
-		ovl_present_stat(fs, n, st);
-	return ret;
-}
-
-int ovl_open_node(struct ovl_fs *fs, struct ovl_node *n, int flags, int *fd)
-{
-	struct ovl_node *parent;
-	char name[NAME_MAX + 1];
-	OVL_DFD d = { .fd = -1 };
-	int ret;
-
-	/* Removed while open, or O_TMPFILE: the file itself, not its old name */
-	int orphan = ovl_node_orphan_fd(fs, n);
-	if (orphan >= 0) {
-		struct ovl_procpath p;
-		*fd = open(ovl_procpath(&p, orphan), flags | O_CLOEXEC);
-		return *fd < 0 ? -errno : 0;
-	}
-	flags |= O_NOFOLLOW | O_CLOEXEC;
-	if (ovl_is_dir(n)) {
-		ret = ovl_dir_fd(fs, n, ovl_node_layer(n), &d);
-		if (ret < 0)
-			return ret;
-		*fd = openat(d.fd, ".", flags);
-		return *fd < 0 ? -errno : 0;
-	}
-	ret = ovl_node_at(fs, n, ovl_node_layer(n), &d, &parent, name);
-	if (ret < 0)
-		return ret;
-	*fd = openat(d.fd, name, flags);
-	ret = *fd < 0 ? -errno : 0;
-	ovl_node_unpin(fs, parent);
-	return ret;
+	return 0;
 }

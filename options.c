@@ -805,9 +805,9 @@ static void print_usage(const char *prog)
 "    -o threaded=N            accepted for compatibility (always multi-threaded)\n"
 "    -o writeback=0|1         kernel writeback cache (default 1)\n"
 "    -o noxattrs[=0|1]        disable extended attributes\n"
-"    -o fast_ino=0|1          inode numbers without checking lower layers (default 0)\n"
+"    -o fast_ino=0|1          accepted for compatibility (inode numbers are stable)\n"
 "    -o redirect_dir=off      only off is supported\n"
-"    -o xino=off|auto|on      encode the layer in inode numbers (default off)\n"
+"    -o xino=off|auto|on      the layer's filesystem in inode numbers (default auto)\n"
 "    -o ino32_t               inode numbers fit in 32 bits\n"
 "    -o plugins=PATH[:PATH...] data source plugins (checked to be readable)\n"
 "    -o passthrough=off|upper|all  FUSE passthrough of file I/O (default upper)\n"
@@ -855,7 +855,7 @@ static void config_defaults(struct ovl_config *cfg)
 	cfg->fsync = true;
 	cfg->timeout = 1000000000.0;
 	cfg->writeback = true;
-	cfg->xino = OVL_XINO_OFF;
+	cfg->xino = OVL_XINO_AUTO;
 	cfg->passthrough = OVL_PASSTHROUGH_UPPER;
 	cfg->max_stack_depth = 0;
 }

@@ -8,7 +8,7 @@
  *  - a FUSE inode has at most one backing file.  While it has one, every
  *    open of it must be a passthrough open of that same backing, and a
  *    passthrough open fails while cached (non-passthrough) opens exist.  A
- *    wrong answer fails the user's open() with EIO, so each node counts its
+ *    wrong answer fails the user's open() with EIO, so each inode counts its
  *    passthrough and cached opens and never mixes them.
  *  - I/O goes to the registered file's path with the registering thread's
  *    credentials, whatever the open flags: a lower file registered as a
@@ -145,7 +145,7 @@ static void backing_close(struct ovl_fs *fs, int id)
 }
 
 /* Why f cannot get a backing of its own; OVL_PT_NREASONS if it can. */
-static enum ovl_pt_reason cannot_pass(struct ovl_fs *fs, const struct ovl_node *n,
+static enum ovl_pt_reason cannot_pass(struct ovl_fs *fs, const struct ovl_inode *n,
 				      const struct ovl_file *f)
 {
 	if (!atomic_load(&fs->passthrough))
@@ -184,7 +184,7 @@ void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 #endif
 }
 
-int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_node *n, struct ovl_file *f,
+int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_inode *n, struct ovl_file *f,
 			 struct fuse_file_info *fi)
 {
 #ifdef HAVE_FUSE_PASSTHROUGH
@@ -254,7 +254,7 @@ const char *ovl_passthrough_how(const struct ovl_file *f, const struct fuse_file
 
 void ovl_passthrough_release(struct ovl_fs *fs, struct ovl_file *f, bool connected)
 {
-	struct ovl_node *n = f->node;
+	struct ovl_inode *n = f->inode;
 	int id = 0;
 
 	if (!n)
@@ -278,7 +278,7 @@ void ovl_passthrough_release(struct ovl_fs *fs, struct ovl_file *f, bool connect
 #endif
 }
 
-int ovl_passthrough_may_write(struct ovl_node *n)
+int ovl_passthrough_may_write(struct ovl_inode *n)
 {
 	int ret = 0;
 

@@ -22,12 +22,14 @@ struct dir_entry {
 	ino_t ino;
 	unsigned char type;  /* DT_* */
 	bool hidden;         /* whited out: remembered only to hide lower names */
-	bool lower_ino;      /* ino already taken from a lower directory */
+	bool merge_done;     /* a directory's ino is final: a lower one taken, or
+			      * merging stopped (opaque, or a non-directory below) */
 	int layer;
 };
 
 struct dir_handle {
-	struct ovl_list link; /* in fs->open_dirs */
+	struct ovl_handle h;  /* first: OVL_HANDLE_DIR */
+	struct ovl_inode *dir; /* with a reference */
 	pthread_mutex_t lock;
 	struct dir_entry *ents;
 	size_t n, cap;
@@ -111,18 +113,20 @@ static void clear_entries(struct dir_handle *h)
 		memset(h->set, 0, h->set_size * sizeof(*h->set));
 }
 
-/* A directory seen again lower down: the merged directory reports the
- * topmost lower inode number (as lookup does), unless the upper one is
- * opaque and hides it. */
+/* The name seen again in lower layer k: a merged directory reports the
+ * inode number of its topmost lower directory (as lookup does), unless its
+ * upper is opaque; a non-directory below ends the merge. */
 static void merge_dir_ino(struct ovl_fs *fs, struct dir_entry *e, int dirfd_top, int k,
-			  ino_t lower)
+			  unsigned char type, ino_t lower)
 {
-	if (e->type != DT_DIR || e->lower_ino || !ovl_layer_is_lower(fs, k))
+	if (e->type != DT_DIR || e->merge_done)
 		return;
-	e->lower_ino = true;
+	e->merge_done = true;
+	if (type != DT_DIR || !ovl_layer_is_lower(fs, k))
+		return;
 	if (e->layer == 0 && fs->has_upper) {
 		int fd = openat(dirfd_top, e->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		bool opaque = fd >= 0 && ovl_is_opaque(fs, 0, fd);
+		bool opaque = fd >= 0 && ovl_dir_marks(fs, fd).opaque;
 		if (fd >= 0)
 			close(fd);
 		if (opaque)
@@ -131,7 +135,8 @@ static void merge_dir_ino(struct ovl_fs *fs, struct dir_entry *e, int dirfd_top,
 	e->ino = ovl_map_ino(fs, k, lower);
 }
 
-static int read_layer(struct ovl_fs *fs, struct dir_handle *h, int dirfd, int k, int topfd)
+static int read_layer(struct ovl_fs *fs, struct dir_handle *h, int dirfd, int k, int topfd,
+		      bool impure)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
@@ -162,9 +167,9 @@ static int read_layer(struct ovl_fs *fs, struct dir_handle *h, int dirfd, int k,
 			hidden = true;
 		}
 		e = set_find(h, name, &slot);
-		if (e) {
-			if (!hidden && type == DT_DIR)
-				merge_dir_ino(fs, e, topfd, k, de->d_ino);
+		if (e && !(e->hidden && e->layer == k && !hidden)) {
+			if (!hidden)
+				merge_dir_ino(fs, e, topfd, k, type, de->d_ino);
 			continue;
 		}
 		if (!hidden && (type == DT_CHR || type == DT_UNKNOWN)) {
@@ -174,9 +179,19 @@ static int read_layer(struct ovl_fs *fs, struct dir_handle *h, int dirfd, int k,
 			hidden = ovl_is_whiteout(&st);
 			type = (unsigned char)IFTODT(st.st_mode);
 		}
-		ret = add_entry(h, name, ovl_map_ino(fs, k, de->d_ino), type, hidden, k);
-		if (ret == 0 && !hidden && type == DT_DIR && ovl_layer_is_lower(fs, k))
-			h->ents[h->n - 1].lower_ino = true;
+		ino_t ino = hidden ? 0 : ovl_entry_ino(fs, k, dirfd, name, type == DT_DIR, impure,
+						       de->d_ino);
+		if (e) {
+			/* an entry beside its own .wh. file in one layer (a
+			 * rename cut short): the entry wins, as in lookup */
+			*e = (struct dir_entry){ .name = e->name, .ino = ino, .type = type,
+						 .hidden = hidden, .layer = k };
+		} else {
+			ret = add_entry(h, name, ino, type, hidden, k);
+			e = ret == 0 ? &h->ents[h->n - 1] : NULL;
+		}
+		if (e && !hidden && type == DT_DIR && ovl_layer_is_lower(fs, k))
+			e->merge_done = true;
 	}
 	if (ret == 0 && errno)
 		ret = -errno;
@@ -184,7 +199,7 @@ static int read_layer(struct ovl_fs *fs, struct dir_handle *h, int dirfd, int k,
 	return ret;
 }
 
-static int load(struct ovl_fs *fs, struct ovl_node *dir, struct dir_handle *h)
+static int load(struct ovl_fs *fs, struct ovl_inode *dir, struct dir_handle *h)
 {
 	int topfd = -1, ret = 0;
 	OVL_DFD top = { .fd = -1 };
@@ -195,25 +210,28 @@ static int load(struct ovl_fs *fs, struct ovl_node *dir, struct dir_handle *h)
 	for (int k = 0; k < fs->nlayers && ret == 0; k++) {
 		OVL_DFD d = { .fd = -1 };
 
-		if (!ovl_dir_in_layer(dir, k) || ovl_dir_fd(fs, dir, k, &d) < 0)
+		if (!ovl_dir_in_layer(dir, k))
 			continue;
+		ret = ovl_dir_fd(dir, k, &d);
+		if (ret < 0)
+			break;   /* a layer that cannot be read is not empty */
 		if (topfd < 0) {
 			/* keep the topmost layer's fd for the opaque checks */
 			top = d;
 			d.owned = false;
 			topfd = top.fd;
 		}
-		ret = read_layer(fs, h, d.fd, k, topfd);
+		ret = read_layer(fs, h, d.fd, k, topfd, k == 0 && atomic_load(&dir->dir->impure));
 	}
 	ovl_dfd_put(&top);
 	h->loaded = ret == 0;
 	return ret;
 }
 
-int ovl_dir_is_empty(struct ovl_fs *fs, struct ovl_node *dir)
+int ovl_dir_is_empty(struct ovl_inode *dir)
 {
 	struct dir_handle h = { .loaded = false };
-	int ret = load(fs, dir, &h);
+	int ret = load(dir->fs, dir, &h);
 
 	for (size_t i = 0; ret == 0 && i < h.n; i++)
 		if (!h.ents[i].hidden)
@@ -227,29 +245,30 @@ int ovl_dir_is_empty(struct ovl_fs *fs, struct ovl_node *dir)
 void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino);
+	struct ovl_inode *n;
 	struct dir_handle *h;
 
 	ovl_debug("opendir ino=%lu", (unsigned long)ino);
-	if (!n || !ovl_is_dir(n)) {
-		fuse_reply_err(req, n ? ENOTDIR : ESTALE);
+	if (!(n = ovl_req_dir(req, ino)))
 		return;
-	}
 	h = calloc(1, sizeof(*h));
 	if (!h) {
+		ovl_inode_put(n);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	h->h.kind = OVL_HANDLE_DIR;
+	h->dir = n;   /* our reference, dropped with the handle */
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_mutex_lock(&fs->handles_lock);
-	ovl_list_add(&fs->open_dirs, &h->link);
-	pthread_mutex_unlock(&fs->handles_lock);
-	fi->fh = (uintptr_t)h;
-	fi->cache_readdir = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		ovl_handle_untrack(fs, &h->link);
-		ovl_dir_handle_free(&h->link);
+	fi->fh = ovl_handle_add(&fs->handles, &h->h);
+	if (!fi->fh) {
+		ovl_dir_handle_free(&h->h);
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		ovl_handle_put(ovl_handle_remove(&fs->handles, fi->fh, OVL_HANDLE_DIR));
 }
 
 /* Positions 0 and 1 are "." and ".."; entry i of the snapshot is at i + 2,
@@ -258,20 +277,23 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *dir = ovl_node_get(fs, ino);
-	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct ovl_handle *hh = ovl_handle_get(&fs->handles, fi->fh, OVL_HANDLE_DIR);
+	struct dir_handle *h = (struct dir_handle *)hh;
+	struct ovl_inode *dir;
 	char *buf, *p;
 	size_t left = size;
 	int ret = 0;
 
 	ovl_debug("readdir%s ino=%lu off=%ld size=%zu", plus ? "plus" : "", (unsigned long)ino,
 		  (long)off, size);
-	if (!dir) {
-		fuse_reply_err(req, ESTALE);
+	if (!h) {
+		fuse_reply_err(req, EBADF);
 		return;
 	}
+	dir = h->dir;
 	buf = malloc(size);
 	if (!buf) {
+		ovl_handle_put(hh);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -301,15 +323,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		} else {
 			struct fuse_entry_param ep = { .attr = st };
 			bool looked_up = false;
-			if (pos >= 2 && ovl_lookup_entry(fs, dir, name, &ep) == 0)
+			if (pos >= 2 && ovl_lookup_entry(dir, name, &ep) == 0)
 				looked_up = true;
 			else if (pos >= 2)
 				continue; /* vanished since the snapshot */
 			len = fuse_add_direntry_plus(req, p, left, name, &ep, (off_t)pos + 1);
 			if (len > left && looked_up) {
-				struct ovl_node *n = ovl_node_get(fs, ep.ino);
-				if (n)
-					ovl_node_forget(fs, n, 1);
+				struct ovl_inode *n = ovl_inode_get(fs, ep.ino);
+				if (n) {
+					ovl_inode_forget(n, 1);
+					ovl_inode_put(n);
+				}
 			}
 		}
 		if (len > left)
@@ -318,6 +342,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		left -= len;
 	}
 	pthread_mutex_unlock(&h->lock);
+	ovl_handle_put(hh);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -337,40 +362,41 @@ void ovl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	do_readdir(req, ino, size, off, fi, true);
 }
 
-void ovl_dir_handle_free(struct ovl_list *link)
+void ovl_dir_handle_free(struct ovl_handle *hh)
 {
-	struct dir_handle *h = ovl_container_of(link, struct dir_handle, link);
+	struct dir_handle *h = (struct dir_handle *)hh;
 
 	clear_entries(h);
 	free(h->ents);
 	free(h->set);
+	ovl_inode_put(h->dir);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
 
 void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct ovl_fs *fs = ovl_fs(req);
+	struct ovl_handle *h = ovl_handle_remove(&fs->handles, fi->fh, OVL_HANDLE_DIR);
 
 	ovl_debug("releasedir ino=%lu", (unsigned long)ino);
-	ovl_handle_untrack(ovl_fs(req), &h->link);
-	ovl_dir_handle_free(&h->link);
-	fuse_reply_err(req, 0);
+	ovl_handle_put(h);
+	fuse_reply_err(req, h ? 0 : EBADF);
 }
 
 void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n = ovl_node_get(fs, ino);
+	OVL_INODE n = NULL;
 	OVL_DFD d = { .fd = -1 };
 	int ret = 0;
 
 	(void)fi;
 	ovl_debug("fsyncdir ino=%lu", (unsigned long)ino);
-	if (!n)
-		ret = ESTALE;
-	else if (fs->cfg->fsync && !fs->cfg->volatile_mode && ovl_node_is_upper(fs, n) &&
-		 ovl_dir_fd(fs, n, 0, &d) == 0 && (datasync ? fdatasync(d.fd) : fsync(d.fd)) < 0)
+	if (!(n = ovl_req_dir(req, ino)))
+		return;
+	if (fs->cfg->fsync && !fs->cfg->volatile_mode && ovl_inode_is_upper(n) &&
+	    ovl_dir_fd(n, 0, &d) == 0 && (datasync ? fdatasync(d.fd) : fsync(d.fd)) < 0)
 		ret = errno;
 	fuse_reply_err(req, ret);
 }

@@ -18,16 +18,6 @@
 #include "ovl.h"
 #include "plugins/ds.h"
 
-/* true when path equals dir or lies inside it (both canonical) */
-static bool path_within(const char *path, const char *dir)
-{
-	size_t len = strlen(dir);
-
-	if (strncmp(path, dir, len))
-		return false;
-	return path[len] == '\0' || path[len] == '/' || (len == 1 && dir[0] == '/');
-}
-
 static int open_layer(struct ovl_fs *fs, struct ovl_layer *l, const char *path,
 		      const char *what)
 {
@@ -53,40 +43,125 @@ static int open_layer(struct ovl_fs *fs, struct ovl_layer *l, const char *path,
 	return 0;
 }
 
-/* Overlapping layers would let a write through the mount change a layer
- * the overlay reads from, or the mountpoint hide a layer. */
+/* A directory the mount uses, and the identities of it and its ancestors:
+ * overlap is found by identity, so no symlink or bind mount hides it. */
+struct place {
+	const char *what;   /* "upperdir", "lowerdir", "workdir", "mountpoint" */
+	const char *path;
+	struct { dev_t dev; ino_t ino; } *ids;   /* ids[0]: the directory itself */
+	size_t n;
+};
+
+static int walk_up(struct place *p, int fd)
+{
+	int cur = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	while (cur >= 0 && p->n < 4096) {
+		struct stat st;
+		void *ids;
+		int up;
+
+		if (fstat(cur, &st) < 0)
+			break;
+		if (p->n && p->ids[p->n - 1].dev == st.st_dev && p->ids[p->n - 1].ino == st.st_ino)
+			break;   /* ".." of the root is the root */
+		ids = realloc(p->ids, (p->n + 1) * sizeof(*p->ids));
+		if (!ids) {
+			close(cur);
+			return -ENOMEM;
+		}
+		p->ids = ids;
+		p->ids[p->n].dev = st.st_dev;
+		p->ids[p->n].ino = st.st_ino;
+		p->n++;
+		/* an ancestor we may not search ends the walk, not the mount */
+		up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		close(cur);
+		cur = up;
+	}
+	if (cur >= 0)
+		close(cur);
+	return 0;
+}
+
+/* a is b, or lies inside it */
+static bool inside(const struct place *a, const struct place *b)
+{
+	for (size_t i = 0; i < a->n && b->n; i++)
+		if (a->ids[i].dev == b->ids[0].dev && a->ids[i].ino == b->ids[0].ino)
+			return true;
+	return false;
+}
+
+static bool overlap(const struct place *a, const struct place *b)
+{
+	return inside(a, b) || inside(b, a);
+}
+
+/* One line for the first overlap of a with b that the kernel refuses too:
+ * a layer twice or inside another would show one object at two places, a
+ * writable directory inside a layer would change what the overlay reads,
+ * and the mountpoint would hide what lies inside it. */
+static int report_overlap(const struct place *a, const struct place *b)
+{
+	bool lower_a = !strcmp(a->what, "lowerdir"), lower_b = !strcmp(b->what, "lowerdir");
+
+	if (lower_a && lower_b && inside(a, b) && a->ids[0].ino == b->ids[0].ino &&
+	    a->ids[0].dev == b->ids[0].dev)
+		ovl_err("lowerdir '%s' is given twice (as '%s')", b->path, a->path);
+	else if (lower_a && lower_b && overlap(a, b))
+		ovl_err("lowerdir '%s' overlaps lowerdir '%s'", a->path, b->path);
+	else if (lower_b && !lower_a && strcmp(a->what, "mountpoint") && overlap(a, b))
+		ovl_err("%s '%s' overlaps lower layer '%s'", a->what, a->path, b->path);
+	else if (!strcmp(b->what, "mountpoint") && !lower_a && inside(a, b))
+		ovl_err("%s '%s' is inside the mountpoint '%s'", a->what, a->path, b->path);
+	else if (!strcmp(a->what, "workdir") && !strcmp(b->what, "upperdir") && overlap(a, b))
+		ovl_err("workdir '%s' and upperdir '%s' overlap", a->path, b->path);
+	else
+		return 0;
+	return lower_a && lower_b ? -ELOOP : -EINVAL;
+}
+
+static int add_place(struct place *p, const char *what, const char *path, int fd)
+{
+	p->what = what;
+	p->path = path;
+	return walk_up(p, fd);
+}
+
 static int check_overlap(struct ovl_fs *fs, const char *workdir)
 {
-	char *mnt = realpath(fs->cfg->mountpoint, NULL);
-	const char *upper = fs->has_upper ? fs->layers[0].path : NULL;
-	int ret = 0;
+	size_t n = 0, count = (size_t)fs->nlayers + 2;
+	struct place *places = calloc(count, sizeof(*places));
+	int ret = places ? 0 : -ENOMEM, fd;
 
-	if (!mnt) {
-		ovl_err("cannot access mountpoint '%s': %s", fs->cfg->mountpoint, strerror(errno));
-		return -errno;
+	for (int i = 0; ret == 0 && i < fs->nlayers; i++)
+		ret = add_place(&places[n++], i == 0 && fs->has_upper ? "upperdir" : "lowerdir",
+				fs->layers[i].path, fs->layers[i].fd);
+	if (ret == 0 && workdir) {
+		fd = open(workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		ret = fd < 0 ? 0 : add_place(&places[n++], "workdir", workdir, fd);
+		if (fd >= 0)
+			close(fd);
 	}
-	for (int i = fs->has_upper; i < fs->nlayers && !ret; i++) {
-		const char *lower = fs->layers[i].path;
-		if (upper && (path_within(upper, lower) || path_within(lower, upper))) {
-			ovl_err("upperdir '%s' overlaps lower layer '%s'", upper, lower);
-			ret = -EINVAL;
-		} else if (workdir && (path_within(workdir, lower) || path_within(lower, workdir))) {
-			ovl_err("workdir '%s' overlaps lower layer '%s'", workdir, lower);
-			ret = -EINVAL;
+	if (ret == 0) {
+		fd = open(fs->cfg->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			ret = -errno;
+			ovl_err("cannot access mountpoint '%s': %s", fs->cfg->mountpoint,
+				strerror(errno));
+		} else {
+			ret = add_place(&places[n++], "mountpoint", fs->cfg->mountpoint, fd);
+			close(fd);
 		}
 	}
-	if (!ret && upper && path_within(upper, mnt)) {
-		ovl_err("upperdir '%s' is inside the mountpoint '%s'", upper, mnt);
-		ret = -EINVAL;
-	} else if (!ret && workdir && path_within(workdir, mnt)) {
-		ovl_err("workdir '%s' is inside the mountpoint '%s'", workdir, mnt);
-		ret = -EINVAL;
-	} else if (!ret && upper && workdir &&
-		   (path_within(workdir, upper) || path_within(upper, workdir))) {
-		ovl_err("workdir '%s' and upperdir '%s' overlap", workdir, upper);
-		ret = -EINVAL;
-	}
-	free(mnt);
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		for (size_t j = 0; ret == 0 && j < i; j++)
+			if ((ret = report_overlap(&places[i], &places[j])) == 0)
+				ret = report_overlap(&places[j], &places[i]);
+	for (size_t i = 0; places && i < n; i++)
+		free(places[i].ids);
+	free(places);
 	return ret;
 }
 
@@ -145,9 +220,18 @@ static void probe_upper(struct ovl_fs *fs)
 		static const char *const names[] = {
 			"trusted.overlay.opaque", "user.overlay.opaque",
 		};
+		/* origin records and impure marks go to the same namespace */
+		static const char *const origin[] = {
+			"trusted.fuseoverlayfs.origin", "user.fuseoverlayfs.origin",
+		};
+		static const char *const impure[] = {
+			"trusted.fuseoverlayfs.impure", "user.fuseoverlayfs.impure",
+		};
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			if (fsetxattr(fd, names[i], "y", 1, 0) == 0) {
 				fs->opaque_xattr = names[i];
+				fs->origin_xattr = origin[i];
+				fs->impure_xattr = impure[i];
 				break;
 			}
 		}
@@ -157,7 +241,10 @@ static void probe_upper(struct ovl_fs *fs)
 }
 
 /* Distinct filesystems get distinct high bits in st_ino (xino), since FUSE
- * reports a single st_dev for the whole mount. */
+ * reports a single st_dev for the whole mount; one more value is kept for
+ * numbers too big to share their bits (ino.c).  Kernel overlayfs can keep
+ * xino off and still tell files apart by st_dev; a FUSE mount cannot, so
+ * xino=off is honoured only while it costs no uniqueness. */
 static void assign_fsids(struct ovl_fs *fs)
 {
 	unsigned int nfs = 0;
@@ -169,22 +256,14 @@ static void assign_fsids(struct ovl_fs *fs)
 				break;
 		fs->layers[i].fsid = j < i ? fs->layers[j].fsid : nfs++;
 	}
+	fs->nfsids = nfs;
 	fs->xino_bits = 0;
-	if (nfs > 1 && fs->cfg->xino != OVL_XINO_OFF)
-		while ((1u << fs->xino_bits) < nfs)
+	if (nfs > 1 && fs->cfg->xino == OVL_XINO_OFF)
+		ovl_err("xino=off: the layers are on %u filesystems and a FUSE mount has one "
+			"device number: inode numbers carry the filesystem all the same", nfs);
+	if (nfs > 1 || fs->cfg->xino == OVL_XINO_ON)
+		while ((1u << fs->xino_bits) < nfs + 1)
 			fs->xino_bits++;
-}
-
-ino_t ovl_map_ino(const struct ovl_fs *fs, int layer, ino_t real)
-{
-	uint64_t ino = real;
-
-	if (fs->xino_bits)
-		ino = (ino & (UINT64_MAX >> fs->xino_bits)) |
-		      ((uint64_t)fs->layers[layer].fsid << (64 - fs->xino_bits));
-	if (fs->cfg->ino32)
-		ino = (ino ^ (ino >> 32)) & 0xffffffffu;
-	return (ino_t)ino;
 }
 
 bool ovl_layer_is_lower(const struct ovl_fs *fs, int layer)
@@ -194,24 +273,36 @@ bool ovl_layer_is_lower(const struct ovl_fs *fs, int layer)
 
 static int make_root(struct ovl_fs *fs)
 {
-	struct ovl_node *root = ovl_node_alloc(fs, S_IFDIR, fs->nlayers);
+	struct ovl_inode *root = ovl_inode_alloc(fs, S_IFDIR);
 	struct stat st;
+	int ret;
 
 	if (!root)
 		return -ENOMEM;
 	for (int i = 0; i < fs->nlayers; i++) {
 		int fd = dup(fs->layers[i].fd);
 		if (fd < 0) {
-			ovl_node_free(fs, root);
+			ovl_inode_free(root);
 			return -errno;
 		}
 		atomic_fetch_add(&fs->cached_fds, 1);
-		atomic_store(&root->dirfds[i], fd);
+		atomic_store(&root->dir->fds[i], fd);
 	}
-	fstat(fs->layers[0].fd, &st);
+	if (fs->has_upper) {
+		struct ovl_dir_marks marks = ovl_dir_marks(fs, fs->layers[0].fd);
+		atomic_store(&root->dir->impure, marks.impure);
+	}
+	if (fstat(fs->layers[0].fd, &st) < 0) {
+		ovl_inode_free(root);
+		return -errno;
+	}
+	root->real_ino = st.st_ino;
 	root->ino = ovl_map_ino(fs, 0, st.st_ino);
 	atomic_store(&root->layer, 0);
-	return ovl_nodes_init(fs, root);
+	ret = ovl_itable_init(fs, root);
+	if (ret < 0)
+		ovl_inode_free(root);
+	return ret;
 }
 
 int ovl_fs_new(struct ovl_config *cfg, struct ovl_fs **out)
@@ -227,9 +318,8 @@ int ovl_fs_new(struct ovl_config *cfg, struct ovl_fs **out)
 	fs->euid = geteuid();
 	fs->egid = getegid();
 	fs->timeout = cfg->timeout;
-	pthread_mutex_init(&fs->handles_lock, NULL);
-	ovl_list_init(&fs->open_files);
-	ovl_list_init(&fs->open_dirs);
+	if (ovl_handles_init(&fs->handles) < 0 || ovl_ino_init(fs) < 0)
+		goto fail;
 	fs->has_upper = cfg->upperdir != NULL;
 	fs->nlayers = (int)cfg->nlowerdirs + fs->has_upper;
 	fs->layers = calloc((size_t)fs->nlayers, sizeof(*fs->layers));
@@ -287,10 +377,10 @@ void ovl_fs_free(struct ovl_fs *fs)
 {
 	if (!fs)
 		return;
-	ovl_handles_free_all(fs);
-	pthread_mutex_destroy(&fs->handles_lock);
-	if (fs->hash)
-		ovl_nodes_destroy(fs);
+	ovl_handles_destroy(&fs->handles);
+	if (fs->root)
+		ovl_itable_destroy(fs);
+	ovl_ino_destroy(fs);
 	for (int i = 0; fs->layers && i < fs->nlayers; i++) {
 		if (fs->layers[i].fd >= 0)
 			close(fs->layers[i].fd);

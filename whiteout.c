@@ -61,22 +61,30 @@ int ovl_whiteout_in_layer(struct ovl_fs *fs, int dirfd, const char *name)
 	return fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-int ovl_create_whiteout(struct ovl_fs *fs, int dirfd, const char *name)
+/* A .wh.NAME file: it can be made beside an entry still at NAME, which it
+ * hides only once that entry is gone. */
+int ovl_create_wh_file(struct ovl_fs *fs, int dirfd, const char *name)
 {
 	char wh[NAME_MAX + 1];
 	int fd, ret;
 
-	atomic_fetch_add_explicit(&fs->stats.whiteouts, 1, memory_order_relaxed);
-	if (fs->char_whiteouts)
-		return mknodat(dirfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0 ? -errno : 0;
 	ret = wh_name(wh, name);
 	if (ret < 0)
 		return ret;
+	atomic_fetch_add_explicit(&fs->stats.whiteouts, 1, memory_order_relaxed);
 	fd = openat(dirfd, wh, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0000);
 	if (fd < 0)
 		return errno == EEXIST ? 0 : -errno;
 	close(fd);
 	return 0;
+}
+
+int ovl_create_whiteout(struct ovl_fs *fs, int dirfd, const char *name)
+{
+	if (!fs->char_whiteouts)
+		return ovl_create_wh_file(fs, dirfd, name);
+	atomic_fetch_add_explicit(&fs->stats.whiteouts, 1, memory_order_relaxed);
+	return mknodat(dirfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0 ? -errno : 0;
 }
 
 int ovl_remove_wh_name(struct ovl_fs *fs, int dirfd, const char *name)
@@ -104,24 +112,36 @@ int ovl_set_opaque(struct ovl_fs *fs, int dirfd)
 	return 0;
 }
 
-bool ovl_is_opaque(struct ovl_fs *fs, int layer, int dirfd)
+struct ovl_dir_marks ovl_dir_marks(struct ovl_fs *fs, int dirfd)
 {
+	struct ovl_dir_marks m = { false, false };
 	char list[256];
 	struct stat st;
 	ssize_t len;
 
-	(void)fs;
-	(void)layer;
 	/* One listxattr answers "no xattrs at all", the common case. */
 	len = flistxattr(dirfd, list, sizeof(list));
 	if (len != 0) {
-		for (size_t i = 0; i < sizeof(opaque_xattrs) / sizeof(opaque_xattrs[0]); i++) {
-			char v[2];
-			if (fgetxattr(dirfd, opaque_xattrs[i], v, sizeof(v)) == 1 && v[0] == 'y')
-				return true;
-		}
+		char v[2];
+		for (size_t i = 0; i < sizeof(opaque_xattrs) / sizeof(opaque_xattrs[0]) && !m.opaque;
+		     i++)
+			m.opaque = fgetxattr(dirfd, opaque_xattrs[i], v, sizeof(v)) == 1 && v[0] == 'y';
+		m.impure = fs->impure_xattr &&
+			   fgetxattr(dirfd, fs->impure_xattr, v, sizeof(v)) == 1 && v[0] == 'y';
 	}
-	return fstatat(dirfd, OPQ_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!m.opaque)
+		m.opaque = fstatat(dirfd, OPQ_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	return m;
+}
+
+int ovl_set_impure(struct ovl_fs *fs, int dirfd)
+{
+	struct ovl_procpath p;
+
+	if (!fs->impure_xattr)
+		return 0;
+	/* dirfd may be an O_PATH fd: fsetxattr would refuse it */
+	return setxattr(ovl_procpath(&p, dirfd), fs->impure_xattr, "y", 1, 0) < 0 ? -errno : 0;
 }
 
 int ovl_work_tmpname(struct ovl_fs *fs, char name[NAME_MAX + 1])

@@ -235,23 +235,18 @@ int ovl_copy_xattrs(struct ovl_fs *fs, int srcfd, int dstfd)
 }
 
 /*
- * Common start of every op: the node, or a reply already sent.
+ * Common start of every op: the inode, or a reply already sent.
  * noxattrs answers ENOSYS, as fuse-overlayfs does: the kernel remembers it
  * for the connection, stops asking (no more security.capability lookup
  * before each write) and reports EOPNOTSUPP to every caller.
  */
-static struct ovl_node *xattr_node(fuse_req_t req, struct ovl_fs *fs, fuse_ino_t ino)
+static struct ovl_inode *xattr_inode(fuse_req_t req, struct ovl_fs *fs, fuse_ino_t ino)
 {
-	struct ovl_node *n;
-
 	if (fs->cfg->noxattrs) {
 		fuse_reply_err(req, ENOSYS);
 		return NULL;
 	}
-	n = ovl_node_get(fs, ino);
-	if (!n)
-		fuse_reply_err(req, ESTALE);
-	return n;
+	return ovl_req_inode(req, ino);
 }
 
 /*
@@ -269,7 +264,7 @@ static bool listable(const struct ovl_fs *fs, const char *name, bool caller_root
 void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n;
+	OVL_INODE n = NULL;
 	struct ovl_procpath path_buf;
 	const char *path;
 	char *names;
@@ -278,10 +273,10 @@ void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	int fd, err;
 
 	ovl_debug("listxattr ino=%" PRIu64 " size=%zu", (uint64_t)ino, size);
-	n = xattr_node(req, fs, ino);
+	n = xattr_inode(req, fs, ino);
 	if (!n)
 		return;
-	err = ovl_open_node(fs, n, O_PATH | O_NOFOLLOW, &fd);
+	err = ovl_inode_open(n, O_PATH, &fd);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
@@ -319,7 +314,7 @@ void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n;
+	OVL_INODE n = NULL;
 	struct ovl_procpath path_buf;
 	const char *path;
 	char *buf = NULL;
@@ -327,7 +322,7 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	int fd, err;
 
 	ovl_debug("getxattr ino=%" PRIu64 " name=%s size=%zu", (uint64_t)ino, name, size);
-	n = xattr_node(req, fs, ino);
+	n = xattr_inode(req, fs, ino);
 	if (!n)
 		return;
 	if (name_refused(fs, name)) {
@@ -340,7 +335,7 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	err = ovl_open_node(fs, n, O_PATH | O_NOFOLLOW, &fd);
+	err = ovl_inode_open(n, O_PATH, &fd);
 	if (err) {
 		free(buf);
 		fuse_reply_err(req, -err);
@@ -364,7 +359,7 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
  * Shared by set and remove: checks, copy-up, then an fd on the upper copy
  * (returned in *fd, true), or false after replying.
  */
-static bool prepare_write(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *n,
+static bool prepare_write(fuse_req_t req, struct ovl_fs *fs, struct ovl_inode *n,
 			  const char *name, int *fd)
 {
 	int err;
@@ -374,14 +369,14 @@ static bool prepare_write(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *n,
 		err = EROFS;
 	else if (name_refused(fs, name))
 		err = EOPNOTSUPP;
-	else if ((err = -ovl_copy_up(fs, n, true)) == 0 && !ovl_node_is_upper(fs, n)) {
+	else if ((err = -ovl_copy_up(n, true)) == 0 && !ovl_inode_is_upper(n)) {
 		/* Never write into a lower layer, whatever copy-up claimed. */
-		ovl_err("xattr: node %" PRIu64 " not in the upper layer after copy-up",
+		ovl_err("xattr: inode %" PRIu64 " not in the upper layer after copy-up",
 			(uint64_t)n->id);
 		err = EIO;
 	}
 	if (!err)
-		err = -ovl_open_node(fs, n, O_PATH | O_NOFOLLOW, fd);
+		err = -ovl_inode_open(n, O_PATH, fd);
 	if (err) {
 		fuse_reply_err(req, err);
 		return false;
@@ -393,14 +388,14 @@ void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 		  size_t size, int flags)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n;
+	OVL_INODE n = NULL;
 	struct ovl_procpath path_buf;
 	const char *path;
 	int fd, err = 0;
 
 	ovl_debug("setxattr ino=%" PRIu64 " name=%s size=%zu flags=%d", (uint64_t)ino, name,
 		  size, flags);
-	n = xattr_node(req, fs, ino);
+	n = xattr_inode(req, fs, ino);
 	if (!n || !prepare_write(req, fs, n, name, &fd))
 		return;
 	path = ovl_procpath(&path_buf, fd);
@@ -415,18 +410,18 @@ void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct ovl_fs *fs = ovl_fs(req);
-	struct ovl_node *n;
+	OVL_INODE n = NULL;
 	struct ovl_procpath path_buf;
 	const char *path;
 	int fd, err = 0;
 
 	ovl_debug("removexattr ino=%" PRIu64 " name=%s", (uint64_t)ino, name);
-	n = xattr_node(req, fs, ino);
+	n = xattr_inode(req, fs, ino);
 	if (!n)
 		return;
 	/* Removing what is not there fails without a copy-up, as overlayfs. */
-	if (fs->has_upper && !ovl_node_is_upper(fs, n) && !name_refused(fs, name) &&
-	    ovl_open_node(fs, n, O_PATH | O_NOFOLLOW, &fd) == 0) {
+	if (fs->has_upper && !ovl_inode_is_upper(n) && !name_refused(fs, name) &&
+	    ovl_inode_open(n, O_PATH, &fd) == 0) {
 		path = ovl_procpath(&path_buf, fd);
 		err = getxattr(path, name, NULL, 0) < 0 ? errno : 0;
 		close(fd);
