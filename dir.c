@@ -281,7 +281,7 @@ static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
-		fuse_reply_entry(req, &e);
+		ovl_reply_entry(req, &e);
 }
 
 void ovl_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -400,8 +400,7 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	ovl_present_stat(n, &e.attr);
 	ovl_inode_lookup_ref(n);
 	e.ino = n->id;
-	if (fuse_reply_entry(req, &e) == -ENOENT)
-		ovl_inode_forget(n, 1);   /* the kernel never got it */
+	ovl_reply_entry(req, &e);
 }
 
 /*

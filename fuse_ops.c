@@ -53,20 +53,12 @@ static void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	ret = ovl_lookup_entry(p, name, &e);
 	ovl_debug("lookup parent=%lu name=%s -> %s", (unsigned long)parent, name,
 		  ret < 0 ? strerror(-ret) : "found");
-	if (ret == -ENOENT) {
-		/* a negative entry, cached like a positive one */
-		e.ino = 0;
-		fuse_reply_entry(req, &e);
-	} else if (ret < 0) {
+	if (ret == -ENOENT)
+		e.ino = 0;   /* a negative entry, cached like a positive one */
+	if (ret < 0 && ret != -ENOENT)
 		fuse_reply_err(req, -ret);
-	} else if (fuse_reply_entry(req, &e) == -ENOENT) {
-		/* the caller is gone: the kernel never got the reference */
-		struct ovl_inode *n = ovl_inode_get(ovl_fs(req), e.ino);
-		if (n) {
-			ovl_inode_forget(n, 1);
-			ovl_inode_put(n);
-		}
-	}
+	else
+		ovl_reply_entry(req, &e);
 }
 
 /* A forget for an id not in the table (stale or forged) is ignored. */

@@ -440,6 +440,20 @@ void ovl_inode_forget(struct ovl_inode *n, uint64_t nlookup)
 	free_dead(dead);
 }
 
+void ovl_reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
+{
+	struct ovl_inode *n;
+
+	if (fuse_reply_entry(req, e) != -ENOENT || !e->ino)
+		return;
+	/* the caller is gone: the kernel never took the reference */
+	n = ovl_inode_get(ovl_fs(req), e->ino);
+	if (n) {
+		ovl_inode_forget(n, 1);
+		ovl_inode_put(n);
+	}
+}
+
 void ovl_inode_lookup_ref(struct ovl_inode *n)
 {
 	pthread_rwlock_wrlock(&n->fs->table_lock);

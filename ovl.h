@@ -282,6 +282,8 @@ struct ovl_inode *ovl_req_dir(fuse_req_t req, fuse_ino_t id);
 void ovl_inode_forget(struct ovl_inode *n, uint64_t nlookup);
 /* one more kernel reference, as a reply naming n again gives it */
 void ovl_inode_lookup_ref(struct ovl_inode *n);
+/* fuse_reply_entry, taking the reference back if the kernel cannot take it */
+void ovl_reply_entry(fuse_req_t req, const struct fuse_entry_param *e);
 
 /* What a lookup, a create or a copy-up found or made at (parent, name),
  * described by a fresh inode: its type, layer, real_ino, ino, dir fds. */

@@ -39,6 +39,13 @@ wait_mounted() {
 	while [ $i -lt 100 ]; do mounted "$1" && return 0; sleep 0.1; i=$((i + 1)); done
 	return 1
 }
+# said PATTERN LOG: the daemon logged it; waits, since the mount shows
+# before the kernel's INIT request (which the first lines answer) is served
+said() {
+	i=0
+	while [ $i -lt 100 ]; do grep -q "$1" "$2" && return 0; sleep 0.1; i=$((i + 1)); done
+	return 1
+}
 wait_gone() {
 	i=0
 	while [ $i -lt 100 ]; do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; i=$((i + 1)); done
@@ -69,7 +76,7 @@ echo "daemon-test: uid $(id -u) in a user namespace: $(cat /proc/self/uid_map | 
 start $D/m $D/t/log1 "lowerdir=$D/l,upperdir=$D/u,workdir=$D/w"
 check "mounted" mounted $D/m
 check "type fuse_userns.fuse-overlayfs" sh -c "grep ' $D/m ' /proc/self/mountinfo | grep -q ' - fuse_userns.fuse-overlayfs '"
-check "the daemon says passthrough is on" grep -q "debug: passthrough: on" $D/t/log1
+check "the daemon says passthrough is on" said "debug: passthrough: on" $D/t/log1
 
 # 2. file I/O passed through: no READ/WRITE request reaches the daemon ----------
 dd if=/dev/urandom of=$D/t/rand bs=1M count=16 2>/dev/null
@@ -101,7 +108,7 @@ stop $D/m $D/t/log4
 # 5. max_stack_depth: layers on a kernel overlayfs -----------------------------
 S=$D/ovl/m
 start $S/mnt $D/t/log2 "lowerdir=$S/l,upperdir=$S/u,workdir=$S/w"
-check "on a stacked fs the daemon picks max_stack_depth 2" grep -q "passthrough: on, max_stack_depth 2" $D/t/log2
+check "on a stacked fs the daemon picks max_stack_depth 2" said "passthrough: on, max_stack_depth 2" $D/t/log2
 echo x >$S/mnt/y
 check "and passes those files through" grep -q "passthrough, backing" $D/t/log2
 stop $S/mnt $D/t/log2
