@@ -188,7 +188,7 @@ static int install(struct ovl_inode *n, struct ovl_inode *parent, const char *na
 	int ret;
 
 	if (!ovl_dentry_is(parent, name, n))
-		return -ENOENT;   /* removed meanwhile: it must not come back */
+		return -EEXIST;   /* removed meanwhile: it must not come back */
 	ret = ovl_dir_fd(parent, 0, &up);
 	if (ret == 0 && fstat(up.fd, &pst) < 0)
 		ret = -errno;
@@ -218,8 +218,10 @@ static int do_copy_up(struct ovl_inode *n, bool with_data)
 	bool keep_ino = true;   /* a merged directory keeps its lower number */
 	ino_t ino = 0;
 
+	/* Nameless: a removed lower object stays removed.  EEXIST, as kernel
+	 * overlayfs answers: its copy-up finds the name taken (a whiteout). */
 	if (!ovl_inode_alias(n, &parent, name))
-		return -ENOENT;   /* nameless: a removed lower object stays removed */
+		return -EEXIST;
 	ret = ovl_copy_up(parent, false);
 	ovl_work_tmpname(fs, tmp);
 	if (ret == 0 && ovl_is_dir(n)) {

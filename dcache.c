@@ -178,7 +178,10 @@ int ovl_locate(struct ovl_inode *n, int layer, struct ovl_loc *loc)
 		ret = ovl_dir_fd(n, layer, &loc->d);
 		loc->name = ".";
 	} else if ((fd = atomic_load(&n->orphan_fd)) >= 0) {
-		/* nameless, or a name unknown to us: the object itself */
+		/* nameless, or a name unknown to us: the object itself, in the
+		 * layer it was in when it lost its name (it cannot change) */
+		if (layer != ovl_inode_layer(n))
+			return -ENOENT;
 		loc->dirfd = fd;
 		return 0;
 	} else {
@@ -216,11 +219,15 @@ int ovl_inode_stat(struct ovl_inode *n, struct stat *st)
 	return ret;
 }
 
-int ovl_inode_open(struct ovl_inode *n, int flags, int *fd)
+int ovl_inode_open(struct ovl_inode *n, int flags, int *fd, int *layer)
 {
 	OVL_LOC loc = OVL_LOC_INIT;
-	int ret = ovl_locate(n, ovl_inode_layer(n), &loc);
+	int k = ovl_inode_layer(n);
+	int ret = ovl_locate(n, k, &loc);
 
+	/* the layer it was opened in, which a copy-up may change right after */
+	if (layer)
+		*layer = k;
 	if (ret == 0)
 		ret = *fd = ovl_loc_open(&loc, flags);
 	return ret < 0 ? ret : 0;

@@ -375,7 +375,7 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	if (ret == 0)
 		ret = ovl_copy_up(q, false);
 	if (ret == 0)
-		ret = ovl_inode_open(n, O_PATH, &src);
+		ret = ovl_inode_open(n, O_PATH, &src, NULL);
 	if (ret == 0) {
 		ovl_dir_lock(q, true);
 		ret = ovl_dir_fd(q, 0, &d);

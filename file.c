@@ -15,12 +15,15 @@
 
 #include "ovl.h"
 
+static void file_free(struct ovl_handle *h, bool connected);
+
 static struct ovl_file *file_new(struct ovl_inode *n, int fd, int layer, int flags)
 {
 	struct ovl_file *f = calloc(1, sizeof(*f));
 
 	if (f) {
 		f->h.kind = OVL_HANDLE_FILE;
+		f->h.free = file_free;
 		f->fd = fd;
 		f->layer = layer;
 		f->flags = flags;
@@ -69,11 +72,12 @@ int ovl_file_fd(struct ovl_file *f)
 	 * reading from it right now. */
 	pthread_mutex_lock(&f->lock);
 	if (f->layer != 0 && f->stale_fd < 0) {
-		ret = ovl_inode_open(f->inode, O_RDONLY, &fd);
+		int layer;
+		ret = ovl_inode_open(f->inode, O_RDONLY, &fd, &layer);
 		if (ret == 0) {
 			f->stale_fd = f->fd;
 			f->fd = fd;
-			f->layer = 0;
+			f->layer = layer;
 		}
 	}
 	fd = f->fd;
@@ -135,7 +139,7 @@ static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
 	if (ret < 0) {
 		if (e)
 			ovl_inode_forget(n, 1);
-		ovl_file_free(f, true);
+		file_free(&f->h, true);
 		fuse_reply_err(req, -ret);
 		return;
 	}
@@ -175,7 +179,7 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ovl_fs *fs = ovl_fs(req);
 	OVL_INODE n = ovl_inode_get(fs, ino);
 	struct ovl_file *f = NULL;
-	int fd, ret = n ? 0 : -ESTALE;
+	int fd = -1, layer, ret = n ? 0 : -ESTALE;
 	int flags = real_open_flags(fs, fi->flags);
 	char what[64];
 
@@ -187,12 +191,17 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			ret = ovl_copy_up(n, !(flags & O_TRUNC));
 	}
 	if (ret == 0)
-		ret = ovl_inode_open(n, flags, &fd);
-	if (ret == 0 && !(f = file_new(n, fd, ovl_inode_layer(n), flags))) {
-		close(fd);
-		ret = -ENOMEM;
+		ret = ovl_inode_open(n, flags, &fd, &layer);
+	/* never a write into a lower layer, whatever happened meanwhile */
+	if (ret == 0 && layer != 0 && ovl_open_writes(flags)) {
+		ovl_err("open: inode %lu not in the upper layer after copy-up", (unsigned long)n->id);
+		ret = -EIO;
 	}
+	if (ret == 0 && !(f = file_new(n, fd, layer, flags)))
+		ret = -ENOMEM;
 	if (ret < 0) {
+		if (fd >= 0)
+			close(fd);
 		debug_open(what, NULL, NULL, NULL, ret);
 		fuse_reply_err(req, -ret);
 		return;
@@ -286,8 +295,10 @@ void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-void ovl_file_free(struct ovl_file *f, bool connected)
+static void file_free(struct ovl_handle *h, bool connected)
 {
+	struct ovl_file *f = (struct ovl_file *)h;
+
 	if (f->accounted) {
 		ovl_passthrough_release(f->inode->fs, f, connected);
 		atomic_fetch_sub(&f->inode->opens, 1);

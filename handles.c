@@ -113,25 +113,17 @@ struct ovl_handle *ovl_handle_remove(struct ovl_handles *t, uint64_t id,
 	return h;
 }
 
-static void handle_free(struct ovl_handle *h, bool connected)
-{
-	if (h->kind == OVL_HANDLE_FILE)
-		ovl_file_free((struct ovl_file *)h, connected);
-	else
-		ovl_dir_handle_free(h);
-}
-
 void ovl_handle_put(struct ovl_handle *h)
 {
 	if (h && atomic_fetch_sub(&h->refs, 1) == 1)
-		handle_free(h, true);
+		h->free(h, true);
 }
 
 void ovl_handles_destroy(struct ovl_handles *t)
 {
 	for (uint32_t i = 0; i < t->nslots; i++)
 		if (t->slots[i])
-			handle_free(t->slots[i], false);
+			t->slots[i]->free(t->slots[i], false);
 	free(t->slots);
 	free(t->gen);
 	free(t->next_free);

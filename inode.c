@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Attributes: what stat shows (inode numbers, link counts, ids mapped
- * between disk and presented), what setattr changes (always in the upper,
- * after copy-up), readlink, access and statfs.
+ * Attributes: getattr, setattr (always in the upper, after copy-up, and
+ * the setuid/setgid killing it owes writes), readlink, access and statfs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,134 +15,10 @@
 
 #include "ovl.h"
 
-#define OVERFLOW_ID 65534
-
-static unsigned int map_id(const struct ovl_idmap *map, size_t n, unsigned int id, bool to_disk)
-{
-	if (n == 0)
-		return id;
-	for (size_t i = 0; i < n; i++) {
-		unsigned int from = to_disk ? map[i].presented : map[i].disk;
-		unsigned int to = to_disk ? map[i].disk : map[i].presented;
-		if (id >= from && id - from < map[i].len)
-			return to + (id - from);
-	}
-	return OVERFLOW_ID;
-}
-
-uid_t ovl_uid_to_disk(struct ovl_fs *fs, uid_t presented)
-{
-	return map_id(fs->cfg->uidmap, fs->cfg->nuidmap, presented, true);
-}
-
-gid_t ovl_gid_to_disk(struct ovl_fs *fs, gid_t presented)
-{
-	return map_id(fs->cfg->gidmap, fs->cfg->ngidmap, presented, true);
-}
-
-static const char *override_xattr(struct ovl_fs *fs)
-{
-	switch (fs->cfg->xattr_permissions) {
-	case 1:
-		return "security.fuseoverlayfs.override_stat";
-	case 2:
-		return "user.containers.override_stat";
-	default:
-		return NULL;
-	}
-}
-
-/* xattr_permissions: owner and mode kept as "uid:gid:mode" in an xattr, for
- * daemons that cannot chown (as containers/storage writes them). */
-void ovl_override_apply_fd(struct ovl_fs *fs, int fd, struct stat *st)
-{
-	struct ovl_procpath p;
-	char buf[128];
-	unsigned int uid, gid, mode;
-	ssize_t len;
-
-	if (!override_xattr(fs))
-		return;
-	len = getxattr(ovl_procpath(&p, fd), override_xattr(fs), buf, sizeof(buf) - 1);
-	if (len <= 0)
-		return;
-	buf[len] = '\0';
-	if (sscanf(buf, "%u:%u:%o", &uid, &gid, &mode) == 3) {
-		st->st_uid = uid;
-		st->st_gid = gid;
-		st->st_mode = (st->st_mode & S_IFMT) | (mode & 07777);
-	}
-}
-
-void ovl_override_apply(struct ovl_fs *fs, int dirfd, const char *name, struct stat *st)
-{
-	int fd;
-
-	if (!override_xattr(fs))
-		return;
-	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		ovl_override_apply_fd(fs, fd, st);
-		close(fd);
-	}
-}
-
-static int write_override(struct ovl_fs *fs, int dirfd, const char *name, uid_t uid, gid_t gid,
-			  mode_t mode)
-{
-	struct ovl_procpath p;
-	char buf[64];
-	int fd = *name ? openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
-		       : fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	snprintf(buf, sizeof(buf), "%u:%u:0%o", uid, gid, mode & 07777);
-	if (setxattr(ovl_procpath(&p, fd), override_xattr(fs), buf, strlen(buf), 0) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-/* name "": the object dirfd itself (an O_TMPFILE file has no name) */
-int ovl_set_owner(struct ovl_fs *fs, int dirfd, const char *name, uid_t uid, gid_t gid)
-{
-	int at = *name ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH;
-	struct stat st;
-
-	if (override_xattr(fs)) {
-		if (fstatat(dirfd, name, &st, at) < 0)
-			return -errno;
-		return write_override(fs, dirfd, name, uid == (uid_t)-1 ? st.st_uid : uid,
-				      gid == (gid_t)-1 ? st.st_gid : gid, st.st_mode);
-	}
-	if ((uid == (uid_t)-1 || uid == fs->euid) && (gid == (gid_t)-1 || gid == fs->egid))
-		return 0; /* created with these ids already */
-	return fchownat(dirfd, name, uid, gid, at) < 0 ? -errno : 0;
-}
-
-void ovl_present_stat(struct ovl_inode *n, struct stat *st)
-{
-	const struct ovl_config *cfg = n->fs->cfg;
-
-	st->st_ino = n->ino;
-	if (S_ISDIR(st->st_mode) && (cfg->static_nlink || ovl_dir_is_merged(n)))
-		st->st_nlink = 1;
-	st->st_uid = map_id(cfg->uidmap, cfg->nuidmap, st->st_uid, false);
-	st->st_gid = map_id(cfg->gidmap, cfg->ngidmap, st->st_gid, false);
-	if (cfg->squash_to_root)
-		st->st_uid = st->st_gid = 0;
-	if (cfg->squash_to_uid >= 0)
-		st->st_uid = (uid_t)cfg->squash_to_uid;
-	if (cfg->squash_to_gid >= 0)
-		st->st_gid = (gid_t)cfg->squash_to_gid;
-}
-
 /* The override xattr of a located object, when in use */
 static void override_apply_loc(struct ovl_fs *fs, const struct ovl_loc *loc, struct stat *st)
 {
-	if (!override_xattr(fs))
+	if (!ovl_override_xattr(fs))
 		return;
 	if (*loc->name)
 		ovl_override_apply(fs, loc->dirfd, loc->name, st);
@@ -162,7 +37,7 @@ static int stat_inode(struct ovl_inode *n, struct ovl_file *f, struct stat *st)
 		int fd = ovl_file_fd(f);
 		if (fstat(fd, st) < 0)
 			return -errno;
-		if (override_xattr(fs))
+		if (ovl_override_xattr(fs))
 			ovl_override_apply_fd(fs, fd, st);
 	} else {
 		ret = ovl_locate(n, ovl_inode_layer(n), &loc);
@@ -234,16 +109,16 @@ static int apply_setattr(struct ovl_fs *fs, const struct ovl_loc *loc, struct ov
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? ovl_uid_to_disk(fs, attr->st_uid) : (uid_t)-1;
 		gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? ovl_gid_to_disk(fs, attr->st_gid) : (gid_t)-1;
-		if (override_xattr(fs))
+		if (ovl_override_xattr(fs))
 			ret = ovl_set_owner(fs, loc->dirfd, name, uid, gid);
 		else if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
 			ret = -errno;
 	}
 	if (ret == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
-		if (override_xattr(fs) && fstatat(loc->dirfd, name, &cur, at) == 0) {
+		if (ovl_override_xattr(fs) && fstatat(loc->dirfd, name, &cur, at) == 0) {
 			struct stat ov = cur;
 			ovl_override_apply_fd(fs, fd, &ov);
-			ret = write_override(fs, loc->dirfd, name, ov.st_uid, ov.st_gid, attr->st_mode);
+			ret = ovl_write_override(fs, loc->dirfd, name, ov.st_uid, ov.st_gid, attr->st_mode);
 		} else if (chmod(ovl_procpath(&p, fd), attr->st_mode & 07777) < 0) {
 			ret = -errno;
 		}
@@ -327,15 +202,6 @@ void ovl_kill_suidgid(fuse_req_t req, struct ovl_inode *n)
 		fuse_lowlevel_notify_inval_inode(fs->se, n->id, -1, 0);
 }
 
-/* A lower file whose name is gone, still open or held by the kernel: it
- * cannot be copied up any more, and a lower layer never changes; only its
- * times are "changed" (by the kernel's own cache), and kept as they are. */
-static int setattr_removed_lower(int to_set)
-{
-	return (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-			  FUSE_SET_ATTR_GID)) ? -EROFS : 0;
-}
-
 void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		 struct fuse_file_info *fi)
 {
@@ -351,10 +217,6 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (!(n = ovl_req_inode(req, ino)))
 		return;
 	f = file_of(n, fi);
-	if (!ovl_inode_is_upper(n) && !ovl_inode_named(n)) {
-		ret = setattr_removed_lower(to_set);
-		goto out;
-	}
 	if ((to_set == 0 || (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID))) &&
 	    !(to_set & FUSE_SET_ATTR_MODE) && kill_suidgid_mode(req, n, &attr->st_mode))
 		to_set |= FUSE_SET_ATTR_MODE;
@@ -366,7 +228,6 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (ret == 0)
 		ret = apply_setattr(fs, &loc, f, attr, to_set);
 	ovl_loc_put(&loc);
-out:
 	if (ret == 0)
 		ret = stat_inode(n, f, &st);
 	ovl_file_put(f);

@@ -18,7 +18,8 @@
  *   passthrough.c  FUSE passthrough: backing files, the lower-file policy
  *   stats.c    counters of a live mount, dumped on SIGUSR1
  *   mount.c    mounting through a FUSE device other than libfuse's /dev/fuse
- *   inode.c    attributes, id mapping, statfs, access
+ *   inode.c    getattr, setattr, readlink, access, statfs
+ *   owner.c    ids mapped between disk and mount, override_stat, what stat shows
  *   xattr.c    extended attributes, internal names hidden
  *   fuse_ops.c the fuse_lowlevel_ops table, init and debug lines
  */
@@ -260,7 +261,10 @@ static inline bool ovl_inode_is_upper(const struct ovl_inode *n)
 /* super.c */
 int ovl_fs_new(struct ovl_config *cfg, struct ovl_fs **out);
 void ovl_fs_free(struct ovl_fs *fs);
-bool ovl_layer_is_lower(const struct ovl_fs *fs, int layer);
+static inline bool ovl_layer_is_lower(const struct ovl_fs *fs, int layer)
+{
+	return !fs->has_upper || layer > 0;
+}
 
 /* itable.c */
 int ovl_itable_init(struct ovl_fs *fs, struct ovl_inode *root);
@@ -376,9 +380,10 @@ int ovl_locate(struct ovl_inode *n, int layer, struct ovl_loc *loc);
 void ovl_loc_put(struct ovl_loc *loc);
 /* openat() of the located object; an fd or -errno */
 int ovl_loc_open(const struct ovl_loc *loc, int flags);
-/* stat, open, or an O_PATH fd of n's topmost object (0 or -errno) */
+/* stat, or open, n's topmost object (0 or -errno); *layer (if not NULL):
+ * the layer opened, which may no longer be n's topmost when it returns */
 int ovl_inode_stat(struct ovl_inode *n, struct stat *st);
-int ovl_inode_open(struct ovl_inode *n, int flags, int *fd);
+int ovl_inode_open(struct ovl_inode *n, int flags, int *fd, int *layer);
 
 /* ino.c */
 ino_t ovl_map_ino(struct ovl_fs *fs, int layer, ino_t real);
@@ -432,7 +437,6 @@ void ovl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 int ovl_dir_is_empty(struct ovl_inode *dir);
-void ovl_dir_handle_free(struct ovl_handle *h);
 
 /* dir.c */
 void ovl_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
@@ -456,6 +460,9 @@ enum ovl_handle_kind { OVL_HANDLE_FILE, OVL_HANDLE_DIR };
 struct ovl_handle {
 	enum ovl_handle_kind kind;
 	atomic_uint refs;         /* the table's, and requests in flight */
+	/* frees the object; connected: false at unmount, when the kernel has
+	 * dropped its backing files already */
+	void (*free)(struct ovl_handle *h, bool connected);
 };
 int ovl_handles_init(struct ovl_handles *t);
 /* Registers h (one reference: the table's); its id, or 0 without memory */
@@ -505,8 +512,6 @@ struct ovl_file *ovl_req_file(fuse_req_t req, struct fuse_file_info *fi);
 /* The same without replying: NULL for no or a bad handle */
 struct ovl_file *ovl_file_get(struct ovl_fs *fs, const struct fuse_file_info *fi);
 void ovl_file_put(struct ovl_file *f);
-/* connected: false at unmount, when the kernel has dropped its backings */
-void ovl_file_free(struct ovl_file *f, bool connected);
 int ovl_file_fd(struct ovl_file *f);
 
 /* passthrough.c */
@@ -551,16 +556,23 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 void ovl_readlink(fuse_req_t req, fuse_ino_t ino);
 void ovl_access(fuse_req_t req, fuse_ino_t ino, int mask);
 void ovl_statfs(fuse_req_t req, fuse_ino_t ino);
-void ovl_present_stat(struct ovl_inode *n, struct stat *st);
-uid_t ovl_uid_to_disk(struct ovl_fs *fs, uid_t presented);
-gid_t ovl_gid_to_disk(struct ovl_fs *fs, gid_t presented);
-/* xattr_permissions: owner and mode from the override xattr, if any */
-void ovl_override_apply(struct ovl_fs *fs, int dirfd, const char *name, struct stat *st);
-void ovl_override_apply_fd(struct ovl_fs *fs, int fd, struct stat *st);
 /* clear setuid/setgid as a write by req's caller, who lacks CAP_FSETID,
  * does (FUSE_CAP_HANDLE_KILLPRIV_V2) */
 void ovl_kill_suidgid(fuse_req_t req, struct ovl_inode *n);
-/* chown (dirfd, name) to disk ids (-1 keeps one); 0 or -errno */
+
+/* owner.c */
+void ovl_present_stat(struct ovl_inode *n, struct stat *st);
+uid_t ovl_uid_to_disk(struct ovl_fs *fs, uid_t presented);
+gid_t ovl_gid_to_disk(struct ovl_fs *fs, gid_t presented);
+/* xattr_permissions: the xattr holding "uid:gid:mode", or NULL */
+const char *ovl_override_xattr(const struct ovl_fs *fs);
+/* owner and mode from the override xattr, if any */
+void ovl_override_apply(struct ovl_fs *fs, int dirfd, const char *name, struct stat *st);
+void ovl_override_apply_fd(struct ovl_fs *fs, int fd, struct stat *st);
+int ovl_write_override(struct ovl_fs *fs, int dirfd, const char *name, uid_t uid, gid_t gid,
+		       mode_t mode);
+/* chown (dirfd, name) to disk ids (-1 keeps one); name "": dirfd itself;
+ * 0 or -errno */
 int ovl_set_owner(struct ovl_fs *fs, int dirfd, const char *name, uid_t uid, gid_t gid);
 
 /* xattr.c */

@@ -242,6 +242,8 @@ int ovl_dir_is_empty(struct ovl_inode *dir)
 	return ret;
 }
 
+static void dir_handle_free(struct ovl_handle *hh, bool connected);
+
 void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs(req);
@@ -258,11 +260,12 @@ void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	h->h.kind = OVL_HANDLE_DIR;
+	h->h.free = dir_handle_free;
 	h->dir = n;   /* our reference, dropped with the handle */
 	pthread_mutex_init(&h->lock, NULL);
 	fi->fh = ovl_handle_add(&fs->handles, &h->h);
 	if (!fi->fh) {
-		ovl_dir_handle_free(&h->h);
+		dir_handle_free(&h->h, true);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -362,10 +365,11 @@ void ovl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	do_readdir(req, ino, size, off, fi, true);
 }
 
-void ovl_dir_handle_free(struct ovl_handle *hh)
+static void dir_handle_free(struct ovl_handle *hh, bool connected)
 {
 	struct dir_handle *h = (struct dir_handle *)hh;
 
+	(void)connected;
 	clear_entries(h);
 	free(h->ents);
 	free(h->set);

@@ -266,11 +266,6 @@ static void assign_fsids(struct ovl_fs *fs)
 			fs->xino_bits++;
 }
 
-bool ovl_layer_is_lower(const struct ovl_fs *fs, int layer)
-{
-	return !fs->has_upper || layer > 0;
-}
-
 static int make_root(struct ovl_fs *fs)
 {
 	struct ovl_inode *root = ovl_inode_alloc(fs, S_IFDIR);

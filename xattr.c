@@ -276,7 +276,7 @@ void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	n = xattr_inode(req, fs, ino);
 	if (!n)
 		return;
-	err = ovl_inode_open(n, O_PATH, &fd);
+	err = ovl_inode_open(n, O_PATH, &fd, NULL);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
@@ -335,7 +335,7 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	err = ovl_inode_open(n, O_PATH, &fd);
+	err = ovl_inode_open(n, O_PATH, &fd, NULL);
 	if (err) {
 		free(buf);
 		fuse_reply_err(req, -err);
@@ -376,7 +376,7 @@ static bool prepare_write(fuse_req_t req, struct ovl_fs *fs, struct ovl_inode *n
 		err = EIO;
 	}
 	if (!err)
-		err = -ovl_inode_open(n, O_PATH, fd);
+		err = -ovl_inode_open(n, O_PATH, fd, NULL);
 	if (err) {
 		fuse_reply_err(req, err);
 		return false;
@@ -421,7 +421,7 @@ void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	/* Removing what is not there fails without a copy-up, as overlayfs. */
 	if (fs->has_upper && !ovl_inode_is_upper(n) && !name_refused(fs, name) &&
-	    ovl_inode_open(n, O_PATH, &fd) == 0) {
+	    ovl_inode_open(n, O_PATH, &fd, NULL) == 0) {
 		path = ovl_procpath(&path_buf, fd);
 		err = getxattr(path, name, NULL, 0) < 0 ? errno : 0;
 		close(fd);
