@@ -28,21 +28,8 @@ OVL_SANITIZER_RE='ERROR: AddressSanitizer|runtime error:|LeakSanitizer|ThreadSan
 # Compiles tests/helpers/ovltool.c once (cached in tests/.build, rebuilt when
 # the source is newer); sets $OVLTOOL.
 ovl_build_tool() {
-	local src="$OVL_TESTS_DIR/helpers/ovltool.c"
-	local dir="${OVL_BUILD_DIR:-$OVL_TESTS_DIR/.build}"
-	OVLTOOL="$dir/ovltool"
-	if [ -x "$OVLTOOL" ] && [ "$OVLTOOL" -nt "$src" ]; then
-		return 0
-	fi
-	mkdir -p "$dir" || return 1
-	local tmp
-	tmp="$(mktemp "$dir/ovltool.XXXXXX")" || return 1
-	if ! gcc -O1 -Wall -o "$tmp" "$src"; then
-		rm -f "$tmp"
-		echo "cannot compile $src" >&2
-		return 1
-	fi
-	mv -f "$tmp" "$OVLTOOL"
+	ovl_build_helper ovltool || return 1
+	OVLTOOL="$OVL_HELPER_BIN"
 }
 
 # ovltool SUBCOMMAND ARGS... (see tests/helpers/ovltool.c)
@@ -450,4 +437,29 @@ stat_num() {
 	else
 		echo 0
 	fi
+}
+
+# ---------------------------------------------------------------- helper programs
+
+# ovl_build_helper NAME [GCC-ARGS...]: compiles tests/helpers/NAME.c once
+# into ${OVL_BUILD_DIR:-tests/.build}/NAME (rebuilt when the source is newer),
+# like ovl_build_tool; sets $OVL_HELPER_BIN to the binary.
+ovl_build_helper() {
+	local name="$1"
+	shift
+	local src="$OVL_TESTS_DIR/helpers/$name.c"
+	local dir="${OVL_BUILD_DIR:-$OVL_TESTS_DIR/.build}"
+	OVL_HELPER_BIN="$dir/$name"
+	if [ -x "$OVL_HELPER_BIN" ] && [ "$OVL_HELPER_BIN" -nt "$src" ]; then
+		return 0
+	fi
+	mkdir -p "$dir" || return 1
+	local tmp
+	tmp="$(mktemp "$dir/$name.XXXXXX")" || return 1
+	if ! gcc -O1 -Wall -o "$tmp" "$src" "$@"; then
+		rm -f "$tmp"
+		echo "cannot compile $src" >&2
+		return 1
+	fi
+	mv -f "$tmp" "$OVL_HELPER_BIN"
 }
