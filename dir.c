@@ -371,7 +371,9 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		fuse_reply_err(req, ovl_is_dir(n) ? EPERM : EINVAL);
 		return;
 	}
-	ret = ovl_copy_up(n, true);
+	/* a removed lower file has no links left to add to (the VFS says
+	 * ENOENT for an overlay inode whose count dropped to 0) */
+	ret = !ovl_inode_is_upper(n) && !ovl_inode_named(n) ? -ENOENT : ovl_copy_up(n, true);
 	if (ret == 0)
 		ret = ovl_copy_up(q, false);
 	if (ret == 0)
