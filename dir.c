@@ -45,6 +45,15 @@ static int upper_state(struct ovl_fs *fs, int dirfd, const char *name)
 	return ovl_whiteout_in_layer(fs, dirfd, name) ? UPPER_WH_FILE : UPPER_NONE;
 }
 
+/* Where a new entry is to go: UPPER_NONE or a whiteout's form, or -EEXIST
+ * (or -errno) */
+static int state_for_new(struct ovl_fs *fs, int dirfd, const char *name)
+{
+	int state = upper_state(fs, dirfd, name);
+
+	return state == UPPER_ENTRY ? -EEXIST : state;
+}
+
 /* Ownership of a new object (dirfd, name), or of the nameless file fd
  * when name is "": the caller's ids, mapped to disk.  In a setgid directory
  * the filesystem already gave it the directory's group. */
@@ -170,14 +179,12 @@ static int create_locked(fuse_req_t req, struct ovl_inode *parent, int updir, co
 {
 	struct ovl_fs *fs = parent->fs;
 	char tmp[NAME_MAX + 1];
-	int state = upper_state(fs, updir, name);
+	int state = state_for_new(fs, updir, name);
 	int ret;
 
 	*opaque = false;
 	if (state < 0)
 		return state;
-	if (state == UPPER_ENTRY)
-		return -EEXIST;
 	if (state == UPPER_NONE)
 		return make_object(req, updir, name, mode, rdev, link, open_flags, fd);
 	/* Over a whiteout: build aside, then swap in atomically.  A new
@@ -330,13 +337,11 @@ static int link_locked(struct ovl_fs *fs, int src, int updir, const char *name)
 {
 	char tmp[NAME_MAX + 1];
 	struct ovl_procpath p;
-	int state = upper_state(fs, updir, name);
+	int state = state_for_new(fs, updir, name);
 	int ret;
 
 	if (state < 0)
 		return state;
-	if (state == UPPER_ENTRY)
-		return -EEXIST;
 	/* the object itself, whatever its names now (AT_SYMLINK_FOLLOW
 	 * follows /proc's link to it, never a symlink it may be) */
 	if (state == UPPER_NONE)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The inode table (see ovl.h for the model): every inode the kernel knows
- * by its FUSE id; those with an upper object also by that object's inode
- * number; their names, the dentries, by (parent, name).
+ * by its FUSE id (utils/idtable.c: a forged or stale id misses); those
+ * with an upper object also by that object's inode number; their names,
+ * the dentries, by (parent, name).
  *
  * fs->table_lock guards the three maps, the alias lists, nlookup and
  * real_ino; it is held for memory work only, never across a system call.
@@ -19,9 +20,6 @@
 #include <unistd.h>
 
 #include "ovl.h"
-
-#define SLOT_BITS 32
-#define SLOT_MASK 0xffffffffULL
 
 /* ------------------------------------------------------------ hashes */
 
@@ -150,55 +148,6 @@ static void upper_hash(struct ovl_fs *fs, struct ovl_inode *n)
 	fs->uhash_count++;
 }
 
-/* ------------------------------------------------------------ slots */
-
-static int slot_alloc(struct ovl_fs *fs, struct ovl_inode *n)
-{
-	uint32_t slot = fs->free_slot;
-
-	if (slot) {
-		fs->free_slot = fs->slot_next_free[slot];
-	} else {
-		if (fs->nslots >= UINT32_MAX / 2)
-			return -ENFILE;
-		uint32_t want = fs->nslots ? fs->nslots * 2 : 1024;
-		struct ovl_inode **slots = realloc(fs->slots, want * sizeof(*slots));
-		if (!slots)
-			return -ENOMEM;
-		fs->slots = slots;
-		uint32_t *gen = realloc(fs->slot_gen, want * sizeof(*gen));
-		if (!gen)
-			return -ENOMEM;
-		fs->slot_gen = gen;
-		uint32_t *next = realloc(fs->slot_next_free, want * sizeof(*next));
-		if (!next)
-			return -ENOMEM;
-		fs->slot_next_free = next;
-		/* slot 0 is never used: id 0 is invalid; slot 1 is the root */
-		for (uint32_t i = fs->nslots; i < want; i++) {
-			slots[i] = NULL;
-			gen[i] = 0;
-			next[i] = i + 1 < want ? i + 1 : 0;
-		}
-		slot = fs->nslots ? fs->nslots : 1;
-		fs->free_slot = slot + 1 < want ? slot + 1 : 0;
-		fs->nslots = want;
-	}
-	fs->slots[slot] = n;
-	n->id = ((fuse_ino_t)fs->slot_gen[slot] << SLOT_BITS) | slot;
-	return 0;
-}
-
-static void slot_free(struct ovl_fs *fs, struct ovl_inode *n)
-{
-	uint32_t slot = (uint32_t)(n->id & SLOT_MASK);
-
-	fs->slots[slot] = NULL;
-	fs->slot_gen[slot]++;
-	fs->slot_next_free[slot] = fs->free_slot;
-	fs->free_slot = slot;
-}
-
 /* ------------------------------------------------------------ inodes */
 
 struct ovl_inode *ovl_inode_alloc(struct ovl_fs *fs, mode_t type)
@@ -261,8 +210,13 @@ int ovl_itable_init(struct ovl_fs *fs, struct ovl_inode *root)
 	fs->dhash_size = fs->uhash_size = 1024;
 	fs->dhash = calloc(fs->dhash_size, sizeof(*fs->dhash));
 	fs->uhash = calloc(fs->uhash_size, sizeof(*fs->uhash));
-	if (!fs->dhash || !fs->uhash || slot_alloc(fs, root) < 0)
+	if (!fs->dhash || !fs->uhash || ovl_id_add(&fs->ids, root, &root->id) < 0) {
+		free(fs->dhash);
+		free(fs->uhash);
+		fs->dhash = NULL;
+		fs->uhash = NULL;
 		return -ENOMEM;
+	}
 	/* the kernel never forgets the root */
 	atomic_init(&root->nlookup, 1);
 	atomic_init(&root->refs, 1);
@@ -278,11 +232,9 @@ void ovl_itable_destroy(struct ovl_fs *fs)
 			free(d);
 		}
 	}
-	for (uint32_t i = 0; i < fs->nslots; i++)
-		ovl_inode_free(fs->slots[i]);
-	free(fs->slots);
-	free(fs->slot_gen);
-	free(fs->slot_next_free);
+	for (uint32_t i = 0; i < fs->ids.nslots; i++)
+		ovl_inode_free(fs->ids.slots[i]);
+	ovl_id_destroy(&fs->ids);
 	free(fs->dhash);
 	free(fs->uhash);
 	pthread_rwlock_destroy(&fs->table_lock);
@@ -291,15 +243,12 @@ void ovl_itable_destroy(struct ovl_fs *fs)
 
 struct ovl_inode *ovl_inode_get(struct ovl_fs *fs, fuse_ino_t id)
 {
-	uint32_t slot = (uint32_t)(id & SLOT_MASK);
-	struct ovl_inode *n = NULL;
+	struct ovl_inode *n;
 
 	pthread_rwlock_rdlock(&fs->table_lock);
-	if (slot < fs->nslots && fs->slots[slot] &&
-	    fs->slot_gen[slot] == (uint32_t)(id >> SLOT_BITS)) {
-		n = fs->slots[slot];
+	n = ovl_id_find(&fs->ids, id);
+	if (n)
 		atomic_fetch_add(&n->refs, 1);
-	}
 	pthread_rwlock_unlock(&fs->table_lock);
 	return n;
 }
@@ -347,7 +296,7 @@ static void release_one(struct ovl_fs *fs, struct ovl_inode *n, struct ovl_inode
 	if (atomic_load(&n->refs) || n == fs->root)
 		return;
 	upper_unhash(fs, n);
-	slot_free(fs, n);
+	ovl_id_remove(&fs->ids, n->id);
 	while (n->aliases.next != &n->aliases) {
 		struct ovl_dentry *d = ovl_container_of(n->aliases.next, struct ovl_dentry, alias);
 		struct ovl_inode *parent = d->parent;
@@ -552,7 +501,7 @@ struct ovl_inode *ovl_inode_attach(struct ovl_inode *parent, const char *name,
 			n = NULL;
 	}
 	if (!n) {
-		if (slot_alloc(fs, fresh) < 0) {
+		if (ovl_id_add(&fs->ids, fresh, &fresh->id) < 0) {
 			pthread_rwlock_unlock(&fs->table_lock);
 			free(fresh_d);
 			ovl_inode_free(fresh);

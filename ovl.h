@@ -40,6 +40,7 @@
 
 #include "options.h"
 #include "utils/fsutil.h"
+#include "utils/idtable.h"
 #include "utils/list.h"
 #include "utils/log.h"
 
@@ -175,11 +176,7 @@ struct ovl_stats {
  * (handles.c). */
 struct ovl_handles {
 	pthread_mutex_t lock;
-	struct ovl_handle **slots;
-	uint32_t *gen;
-	uint32_t *next_free;
-	uint32_t nslots;
-	uint32_t free_slot;       /* 0: none (slot 0 is never used) */
+	struct ovl_idtable ids;
 };
 
 struct ovl_ino_map;
@@ -203,11 +200,7 @@ struct ovl_fs {
 
 	/* the inode table (itable.c) */
 	pthread_rwlock_t table_lock;
-	struct ovl_inode **slots;
-	uint32_t *slot_gen;
-	uint32_t *slot_next_free;
-	uint32_t nslots;
-	uint32_t free_slot;       /* head of the free list (0 = none) */
+	struct ovl_idtable ids;    /* FUSE id -> inode */
 	struct ovl_inode **uhash; /* upper inode number -> inode */
 	size_t uhash_size, uhash_count;
 	struct ovl_dentry **dhash; /* (parent, name) -> dentry */
@@ -453,9 +446,9 @@ int ovl_create_object(fuse_req_t req, struct ovl_inode *parent, const char *name
 int ovl_create_tmpfile(fuse_req_t req, struct ovl_inode *parent, mode_t mode, int open_flags,
 		       int *fdp, struct fuse_entry_param *e);
 
-/* handles.c: ids for open files and directories, (generation << 32 | slot),
- * so that a forged, stale or twice-released handle misses the table.  An
- * object registered there starts with a struct ovl_handle. */
+/* handles.c: ids for open files and directories (utils/idtable.h), so that
+ * a forged, stale or twice-released handle misses the table.  An object
+ * registered there starts with a struct ovl_handle. */
 enum ovl_handle_kind { OVL_HANDLE_FILE, OVL_HANDLE_DIR };
 struct ovl_handle {
 	enum ovl_handle_kind kind;
