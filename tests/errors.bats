@@ -4,49 +4,6 @@
 
 load helpers
 
-# expect_mount_error NEEDLE ARG...: runs the binary (daemonizing: a binary
-# that wrongly mounts returns instead of serving in the foreground) and
-# checks the failure.  NEEDLE must appear in the message.
-expect_mount_error() {
-	local needle="$1"
-	shift
-	local before="$TMP/upper.before"
-	ovl_tree_manifest "$UPPER" >"$before"
-	run timeout 20 "$FUSE_OVERLAYFS" "$@" 3>&-
-	local mounted=0
-	if mountpoint -q "$MNT"; then
-		mounted=1
-		umount "$MNT"
-	fi
-	if [ "$mounted" = 1 ]; then
-		local cmdline="$*"
-		echo "# the bad command line mounted $MNT (status $status): ${cmdline:0:300}" >&2
-		return 1
-	fi
-	if [ "$status" != 1 ]; then
-		echo "# expected exit status 1, got $status; output:" >&2
-		printf '%s\n' "$output" | sed 's/^/#   /' >&2
-		return 1
-	fi
-	if ! diff -u "$before" <(ovl_tree_manifest "$UPPER") >&2; then
-		echo "# the upper layer changed" >&2
-		return 1
-	fi
-	if [ "$(printf '%s\n' "$output" | grep -c .)" != 1 ]; then
-		echo "# expected exactly one line on stderr, got:" >&2
-		printf '%s\n' "$output" | sed 's/^/#   /' >&2
-		return 1
-	fi
-	if [[ "$output" != fuse-overlayfs:* ]]; then
-		echo "# message does not start with 'fuse-overlayfs:': $output" >&2
-		return 1
-	fi
-	if [[ "$output" != *"$needle"* ]]; then
-		echo "# message does not name '$needle': $output" >&2
-		return 1
-	fi
-}
-
 setup() {
 	ovl_setup
 	make_layers

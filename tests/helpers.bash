@@ -439,6 +439,59 @@ stat_num() {
 	fi
 }
 
+# ---------------------------------------------------------------- refused mounts
+
+# expect_mount_error NEEDLES ARG...: runs the binary (daemonizing: a binary
+# that wrongly mounts returns instead of serving in the foreground) and
+# checks the failure: exit status 1, nothing mounted, the upper unchanged,
+# one line on stderr that starts with "fuse-overlayfs:" and names one of
+# NEEDLES ('|'-separated).
+expect_mount_error() {
+	local needles="$1" needle found=0
+	shift
+	[ -n "$needles" ] || found=1
+	local before="$TMP/upper.before"
+	ovl_tree_manifest "$UPPER" >"$before"
+	run timeout 20 "$FUSE_OVERLAYFS" "$@" 3>&-
+	local mounted=0
+	if mountpoint -q "$MNT"; then
+		mounted=1
+		umount "$MNT"
+	fi
+	if [ "$mounted" = 1 ]; then
+		local cmdline="$*"
+		echo "# the bad command line mounted $MNT (status $status): ${cmdline:0:300}" >&2
+		return 1
+	fi
+	if [ "$status" != 1 ]; then
+		echo "# expected exit status 1, got $status; output:" >&2
+		printf '%s\n' "$output" | sed 's/^/#   /' >&2
+		return 1
+	fi
+	if ! diff -u "$before" <(ovl_tree_manifest "$UPPER") >&2; then
+		echo "# the upper layer changed" >&2
+		return 1
+	fi
+	if [ "$(printf '%s\n' "$output" | grep -c .)" != 1 ]; then
+		echo "# expected exactly one line on stderr, got:" >&2
+		printf '%s\n' "$output" | sed 's/^/#   /' >&2
+		return 1
+	fi
+	if [[ "$output" != fuse-overlayfs:* ]]; then
+		echo "# message does not start with 'fuse-overlayfs:': $output" >&2
+		return 1
+	fi
+	local -a alternatives
+	IFS='|' read -r -a alternatives <<<"$needles"
+	for needle in "${alternatives[@]}"; do
+		[[ "$output" == *"$needle"* ]] && found=1
+	done
+	if [ "$found" = 0 ]; then
+		echo "# message names none of '$needles': $output" >&2
+		return 1
+	fi
+}
+
 # ---------------------------------------------------------------- helper programs
 
 # ovl_build_helper NAME [GCC-ARGS...]: compiles tests/helpers/NAME.c once
