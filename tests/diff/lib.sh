@@ -2,11 +2,42 @@
 # Library of the differential test (tests/differential.test): layer
 # generator, manifests and the operations log.
 
-# gen_layers BASE: BASE/lower1 (top), BASE/lower2, empty BASE/upper, BASE/work,
-# BASE/mnt.  Only the on-disk forms kernel overlayfs knows: char 0/0
-# whiteouts and trusted.overlay.opaque.
+# gen_hardlink_fixtures LOWER1 LOWER2: the lower hard links of the hl_*
+# scenarios (hl1=hl2 of gen_layers too).
+gen_hardlink_fixtures() {
+	local l1="$1" l2="$2"
+	# lower2: a pair in a subdirectory, a pair across two directories, the
+	# reproducer's d/f2 and d/leaf, a containers/storage-like perl/perl5 pair,
+	# a pair whose second name lower1 whites out
+	mkdir -p "$l2/hd" "$l2/hx" "$l2/usrbin"
+	echo "pair in hd" >"$l2/hd/p1"
+	ln "$l2/hd/p1" "$l2/hd/p2"
+	echo "cross pair" >"$l2/hd/c1"
+	ln "$l2/hd/c1" "$l2/hx/c2"
+	printf AAAA >"$l2/d/f2"
+	printf BBBBBBBB >"$l2/d/leaf"
+	printf '#!perl\n' >"$l2/usrbin/perl"
+	chmod 0755 "$l2/usrbin/perl"
+	ln "$l2/usrbin/perl" "$l2/usrbin/perl5"
+	echo "half whited out" >"$l2/sh1"
+	ln "$l2/sh1" "$l2/sh2"
+	mknod "$l1/sh2" c 0 0
+	# lower1: a pair, and a triple across the root and a subdirectory
+	mkdir -p "$l1/tri"
+	echo "lower1 pair" >"$l1/h1a"
+	ln "$l1/h1a" "$l1/h1b"
+	echo "triple" >"$l1/tri/t1"
+	ln "$l1/tri/t1" "$l1/tri/t2"
+	ln "$l1/tri/t1" "$l1/t3"
+}
+
+# gen_layers BASE [hardlinks]: BASE/lower1 (top), BASE/lower2, empty
+# BASE/upper, BASE/work, BASE/mnt.  Only the on-disk forms kernel overlayfs
+# knows: char 0/0 whiteouts and trusted.overlay.opaque.  With "hardlinks",
+# also the lower hard-link fixtures of the hl_* scenarios (the others run
+# without them, so that their results do not change with them).
 gen_layers() {
-	local b="$1"
+	local b="$1" extra="${2:-}"
 	local l1="$b/lower1" l2="$b/lower2"
 	mkdir -p "$l1" "$l2" "$b/upper" "$b/work" "$b/mnt"
 
@@ -70,8 +101,38 @@ gen_layers() {
 	setfattr -n user.x -v lower1 "$l1/xf1"
 	setfattr -n user.dirattr -v yes "$l1/d"
 
+	[ "$extra" = hardlinks ] && gen_hardlink_fixtures "$l1" "$l2"
+
 	# fixed times, so that tracked mtimes of untouched entries compare equal
 	find "$l1" "$l2" -exec touch -h -d '2000-01-01 00:00:00' {} +
+}
+
+# copy_layers TEMPLATE BASE 1fs|2fs: BASE gets the layers of TEMPLATE (made
+# by gen_layers; cp -a keeps hard links, xattrs, owners, modes and times, and
+# is much cheaper than gen_layers).  With 2fs, BASE/lower1 and BASE/lower2
+# are each a tmpfs of its own (undone by unmount_lowers); upper and work stay
+# on the filesystem of BASE.  The copy runs on one CPU: tmpfs hands out inode
+# numbers in per-CPU batches, so this keeps them the same from run to run.
+copy_layers() {
+	local t="$1" b="$2" fs="$3" l cpu
+	mkdir -p "$b/lower1" "$b/lower2" "$b/upper" "$b/work" "$b/mnt"
+	cpu="$(sed -n 's/^Cpus_allowed_list:[[:space:]]*\([0-9]*\).*/\1/p' /proc/self/status)"
+	for l in lower1 lower2; do
+		if [ "$fs" = 2fs ]; then
+			mount -t tmpfs -o mode=0755,size=64m "$l" "$b/$l" || return 1
+		fi
+		taskset -c "${cpu:-0}" cp -a "$t/$l/." "$b/$l/" || return 1
+	done
+}
+
+# unmount_lowers BASE: undoes the tmpfs mounts of copy_layers BASE 2fs.
+unmount_lowers() {
+	local l
+	for l in "$1/lower1" "$1/lower2"; do
+		if mountpoint -q "$l"; then
+			umount "$l" 2>/dev/null || umount -l "$l"
+		fi
+	done
 }
 
 # manifest DIR KIND [MTIME_LIST]: normalised listing of DIR.
@@ -81,13 +142,17 @@ gen_layers() {
 #                internal xattrs dropped
 # Lines starting with "N " give directory link counts (compared apart).
 # MTIME_LIST names paths (relative) whose mtime is compared.
+# KIND merged also gets identity classes: one line "same-file: P1 P2 ..."
+# (sorted paths) per group of two or more non-directories with the same
+# (st_dev, st_ino), i.e. the names that are one file; the numbers themselves
+# are not shown.
 manifest() {
 	local dir="$1" kind="$2" mtimes="${3:-/dev/null}"
 	(
 		cd "$dir" || exit 1
-		find . -mindepth 1 -printf 'E\t%P\t%y\t%m\t%U:%G\t%s\t%n\t%l\t%T@\n'
+		find . -mindepth 1 -printf 'E\t%P\t%y\t%m\t%U:%G\t%s\t%n\t%l\t%T@\t%D:%i\n'
 		find . -mindepth 1 -type c -printf '%P\0' | xargs -0 -r stat -c 'R	%n	%t:%T'
-		find . -mindepth 1 -type f -printf '%P\0' | xargs -0 -r sha256sum 2>/dev/null |
+		find . -mindepth 1 -type f -printf '%P\0' | xargs -0 -r md5sum 2>/dev/null |
 			sed -E 's/^([0-9a-f]+)  (.*)$/H\t\2\t\1/'
 		getfattr -R -P -d -m - -e hex --absolute-names . 2>/dev/null |
 			awk '/^# file: / { f = substr($0, 11); next } NF { print "X\t" f "\t" $0 }'
@@ -96,7 +161,9 @@ manifest() {
 	function base(p) { sub(/.*\//, "", p); return p }
 	function dirn(p) { if (p !~ /\//) return "."; sub(/\/[^\/]*$/, "", p); return p }
 	$1 == "E" { n++; path[n] = $2; type[$2] = $3; mode[$2] = $4; own[$2] = $5;
-		size[$2] = $6; nl[$2] = $7; tgt[$2] = $8; mt[$2] = $9; next }
+		size[$2] = $6; nl[$2] = $7; tgt[$2] = $8; mt[$2] = $9
+		if (kind == "merged" && $3 != "d") { ids[$10] = ids[$10] "\n" $2; idn[$10]++ }
+		next }
 	$1 == "R" { rdev[$2] = $3; next }
 	$1 == "H" { hash[$2] = $3; next }
 	$1 == "M" { want_mt[$2] = 1; next }
@@ -146,7 +213,35 @@ manifest() {
 			out[p] = line
 		}
 		for (p in out) print out[p]
+		for (k in idn) {
+			if (idn[k] < 2) continue
+			m = split(substr(ids[k], 2), mem, "\n")
+			for (i = 2; i <= m; i++) {	# insertion sort: a few names
+				v = mem[i]
+				for (j = i - 1; j >= 1 && mem[j] > v; j--) mem[j + 1] = mem[j]
+				mem[j + 1] = v
+			}
+			line = "same-file:"
+			for (i = 1; i <= m; i++) line = line " " mem[i]
+			print line
+		}
 	}' | LC_ALL=C sort
+}
+
+# lowers_manifest BASE: the manifests of BASE/lower1 and BASE/lower2.
+lowers_manifest() {
+	echo "== lower1"
+	manifest "$1/lower1" upper /dev/null | grep -v '^N '
+	echo "== lower2"
+	manifest "$1/lower2" upper /dev/null | grep -v '^N '
+}
+
+# lowers_stamp BASE: every inode of BASE/lower1 and BASE/lower2 with its
+# number, mode, owner, size, links, mtime and ctime.  Any change to a lower
+# layer (data, metadata, xattrs, entries) moves a ctime, so an unchanged stamp
+# means unchanged lowers, and their manifests are those of the template.
+lowers_stamp() {
+	(cd "$1" && find lower1 lower2 -printf '%p %y %i %m %U:%G %s %n %T@ %C@\n') | LC_ALL=C sort
 }
 
 # The operations log: `op CMD ARGS...` runs a command of a scenario and

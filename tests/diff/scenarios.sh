@@ -1,8 +1,10 @@
 # shellcheck shell=bash
 # Scenarios of the differential test.  Each scn_NAME gets the merged mount
 # directory as $1 and works only through it; every command goes through `op`
-# so that its exit status and messages are compared too.  Layers: see
-# gen_layers in lib.sh.  $OVLTOOL is the syscall helper.
+# so that its exit status and messages are compared too (nothing may go to
+# stderr).  Layers: see gen_layers in lib.sh; scenarios named hl_* get the
+# hard-link fixtures too.  $OVLTOOL is the syscall helper; `remount`
+# (differential.test) unmounts and mounts the same layers again.
 
 # --- creating ------------------------------------------------------------
 scn_create_file() { op sh -c "echo new > '$1/newfile'"; op cat "$1/newfile"; }
@@ -126,3 +128,455 @@ scn_move_tree_with_fallback() { op mv "$1/rd" "$1/d/rd"; op ls -R "$1/d/rd"; }
 scn_many_files_in_lower_dir() { op sh -c "for i in \$(seq 1 50); do echo \$i > '$1/d/n'\$i; done"; op sh -c "ls '$1/d' | wc -l"; }
 scn_chmod_then_unlink_dir_content() { op chmod 0700 "$1/d/sub"; op rm "$1/d/sub/deep"; op rmdir "$1/d/sub"; op ls "$1/d"; }
 scn_whiteout_then_rename_over() { op rm "$1/f_lower1"; op mv "$1/f_lower2" "$1/f_lower1"; op ls "$1"; }
+
+# --- hard links ----------------------------------------------------------
+# Which names are one file: the merged manifest has a "same-file:" line per
+# group of names sharing (st_dev, st_ino), and nlink per file; the scenarios
+# below also show content, nlink, mode and owner through every other name.
+# Kernel overlayfs runs with index=off: copying up one name of a LOWER hard
+# link breaks the link (the other names keep the lower file, whose nlink they
+# still report); hard links made through the mount (upper) stay one file.
+# Lower fixtures (gen_hardlink_fixtures): lower2 hl1=hl2, hd/p1=hd/p2,
+# hd/c1=hx/c2, usrbin/perl=usrbin/perl5, sh1=sh2 (sh2 whited out by lower1),
+# d/f2 (AAAA), d/leaf (BBBBBBBB); lower1 h1a=h1b, tri/t1=tri/t2=t3.
+# These run in the 2fs pass too (lower1 and lower2 on tmpfs of their own).
+
+# hl_show PATH...: content, then nlink, mode, owner, size of every name
+hl_show() {
+	op cat "$@"
+	op stat -c '%n %h %a %u:%g %s' "$@"
+}
+# hl_every_op VIA [OTHER...]: through VIA append, truncate, chmod, chown;
+# after each, what the other names show
+hl_every_op() {
+	local via="$1"
+	shift
+	op sh -c "echo 'via ${via##*/}' >> '$via'"
+	[ $# = 0 ] || op cat "$@"
+	op truncate -s 5 "$via"
+	[ $# = 0 ] || op cat "$@"
+	op chmod 0604 "$via"
+	op chown 12:34 "$via"
+	op stat -c '%n %h %a %u:%g %s' "$via" "$@"
+}
+
+# the reproducers, verbatim
+scn_hl_repro_unlink_first() {
+	op sh -c "echo hello > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op unlink "$1/a"
+	op cat "$1/b"
+	op ln "$1/b" "$1/c"
+	hl_show "$1/b" "$1/c"
+}
+scn_hl_repro_rename_over_target() {
+	op ln "$1/d/f2" "$1/d/hl"
+	op mv "$1/d/leaf" "$1/d/f2"
+	op sh -c "printf x >> '$1/d/hl'"
+	op cat "$1/d/hl" "$1/d/f2"
+	op stat -c '%n %h' "$1/d/hl" "$1/d/f2"
+}
+scn_hl_repro_rm_then_append_chmod() {
+	op ln "$1/d/f2" "$1/d/hl"
+	op rm "$1/d/f2"
+	op sh -c "echo x >> '$1/d/hl'"
+	op chmod 0600 "$1/d/hl"
+	hl_show "$1/d/hl"
+}
+scn_hl_repro_containers_perl() {
+	op chown 1:1 "$1/usrbin/perl5"
+	op rm "$1/usrbin/perl"
+	op ln "$1/usrbin/perl5" "$1/usrbin/perl"
+	op rm "$1/usrbin/perl5"
+	op ln "$1/usrbin/perl" "$1/usrbin/perl5"
+	hl_show "$1/usrbin/perl" "$1/usrbin/perl5"
+}
+
+# links of files created through the mount
+scn_hl_up_ops_via_second() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	hl_every_op "$1/b" "$1/a"
+}
+scn_hl_up_ops_via_first() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	hl_every_op "$1/a" "$1/b"
+}
+scn_hl_up_rm_target_append_chmod() {
+	op sh -c "echo up > '$1/f2'"
+	op ln "$1/f2" "$1/hl"
+	op rm "$1/f2"
+	op sh -c "echo x >> '$1/hl'"
+	op chmod 0600 "$1/hl"
+	op chown 7:8 "$1/hl"
+	op truncate -s 2 "$1/hl"
+	hl_show "$1/hl"
+}
+scn_hl_up_unlink_second() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op rm "$1/b"
+	hl_show "$1/a"
+	op ln "$1/a" "$1/b2"
+	hl_every_op "$1/b2" "$1/a"
+}
+scn_hl_up_triple_unlink_middle() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op ln "$1/b" "$1/d/c"
+	op rm "$1/b"
+	hl_every_op "$1/d/c" "$1/a"
+}
+scn_hl_up_rename_first() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op mv "$1/a" "$1/a2"
+	hl_every_op "$1/b" "$1/a2"
+}
+scn_hl_up_rename_second_into_lower_dir() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op mv "$1/b" "$1/d/b"
+	hl_every_op "$1/d/b" "$1/a"
+}
+scn_hl_up_rename_over_sibling() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op mv -T "$1/b" "$1/a"
+	op "$OVLTOOL" rename2 none "$1/a" "$1/b"
+	op "$OVLTOOL" rename2 noreplace "$1/a" "$1/b"
+	op ls "$1/a" "$1/b"
+	hl_every_op "$1/a" "$1/b"
+}
+scn_hl_up_exchange_siblings() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op "$OVLTOOL" rename2 exchange "$1/a" "$1/b"
+	hl_every_op "$1/b" "$1/a"
+}
+scn_hl_up_exchange_with_other() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op sh -c "echo other > '$1/c'"
+	op "$OVLTOOL" rename2 exchange "$1/b" "$1/c"
+	hl_show "$1/a" "$1/b" "$1/c"
+	hl_every_op "$1/c" "$1/a"
+}
+scn_hl_up_rename_other_over_first() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op sh -c "echo other > '$1/c'"
+	op mv "$1/c" "$1/a"
+	hl_show "$1/a" "$1/b"
+	hl_every_op "$1/b" "$1/a"
+}
+scn_hl_up_rename_other_over_second() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op stat -c '%n %h' "$1/a" "$1/b"
+	op sh -c "echo other > '$1/c'"
+	op mv "$1/c" "$1/b"
+	hl_show "$1/a" "$1/b"
+	hl_every_op "$1/a" "$1/b"
+}
+scn_hl_up_rename_first_over_other() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op mv "$1/a" "$1/f_lower1"
+	hl_every_op "$1/b" "$1/f_lower1"
+}
+scn_hl_up_rename_across_pairs() {
+	op sh -c "echo A > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op sh -c "echo C > '$1/c'"
+	op ln "$1/c" "$1/e"
+	op mv "$1/e" "$1/a"
+	hl_show "$1/a" "$1/b" "$1/c"
+	hl_every_op "$1/a" "$1/b" "$1/c"
+}
+scn_hl_up_name_reused() {
+	op sh -c "echo old > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op rm "$1/a"
+	op sh -c "echo new > '$1/a'"
+	hl_show "$1/a" "$1/b"
+	op ln "$1/b" "$1/c"
+	hl_every_op "$1/c" "$1/a" "$1/b"
+}
+scn_hl_up_relink_removed_name() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op rm "$1/a"
+	op ln "$1/b" "$1/a"
+	op rm "$1/b"
+	op ln "$1/a" "$1/b"
+	hl_every_op "$1/a" "$1/b"
+}
+scn_hl_up_dir_of_first_removed() {
+	op mkdir "$1/x"
+	op sh -c "echo up > '$1/x/a'"
+	op ln "$1/x/a" "$1/y"
+	op rm -r "$1/x"
+	hl_every_op "$1/y"
+	op ln "$1/y" "$1/md/y2"
+	hl_show "$1/y" "$1/md/y2"
+}
+scn_hl_up_link_over_whiteout() {
+	op sh -c "echo up > '$1/a'"
+	op rm "$1/f_lower2"
+	op ln "$1/a" "$1/f_lower2"
+	op ln "$1/a" "$1/wh_target"
+	hl_every_op "$1/f_lower2" "$1/a" "$1/wh_target"
+}
+scn_hl_up_symlink_and_fifo() {
+	op ln -s f_lower1 "$1/s"
+	op ln -P "$1/s" "$1/s2"
+	op mkfifo "$1/p"
+	op ln "$1/p" "$1/p2"
+	op rm "$1/s" "$1/p"
+	op stat -c '%n %h %F' "$1/s2" "$1/p2"
+	op readlink "$1/s2"
+}
+scn_hl_up_xattr_utimes_via_other() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op setfattr -n user.k -v v "$1/b"
+	op getfattr -n user.k "$1/a"
+	op touch -m -d '2001-02-03 04:05:06' "$1/b"
+	op stat -c %Y "$1/a"
+	track_mtime "$1/a"
+}
+scn_hl_up_open_unlink_all() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op sh -c "exec 3<>'$1/a'; rm '$1/a' '$1/b' && echo more >&3; cat /proc/self/fd/3; stat -L -c %h /proc/self/fd/3; ln -L /proc/self/fd/3 '$1/c'"
+	op ls "$1/a" "$1/b" "$1/c"
+}
+scn_hl_up_open_unlink_one_relink_fd() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op sh -c "exec 3>>'$1/a'; rm '$1/a' && ln -L /proc/self/fd/3 '$1/c' && echo more >&3; cat '$1/b' '$1/c'"
+	hl_show "$1/b" "$1/c"
+}
+scn_hl_tmpfile_then_links() {
+	op "$OVLTOOL" tmpfile "$1" "$1/t1"
+	op ln "$1/t1" "$1/d/t2"
+	op rm "$1/t1"
+	hl_every_op "$1/d/t2"
+	op "$OVLTOOL" tmpfile "$1/d" "$1/d/t3"
+	op ln "$1/d/t3" "$1/t4"
+	hl_every_op "$1/t4" "$1/d/t3"
+}
+
+# links of lower files (index=off: copy-up of one name breaks the link)
+scn_hl_lower_view() {
+	op stat -c '%n %h' "$1/hl1" "$1/hl2" "$1/hd/p1" "$1/hd/p2" "$1/hd/c1" "$1/hx/c2" \
+		"$1/usrbin/perl" "$1/usrbin/perl5" "$1/sh1" "$1/h1a" "$1/h1b" "$1/tri/t1" "$1/tri/t2" "$1/t3"
+	op cat "$1/sh2"
+}
+scn_hl_lower_append_triple_middle() {
+	op sh -c "echo more >> '$1/tri/t2'"
+	hl_show "$1/tri/t1" "$1/tri/t2" "$1/t3"
+}
+scn_hl_lower_chmod_pair() { op chmod 0600 "$1/h1a"; hl_show "$1/h1a" "$1/h1b"; }
+scn_hl_lower_chown_cross_dir() { op chown 5:6 "$1/hx/c2"; hl_show "$1/hd/c1" "$1/hx/c2"; }
+scn_hl_lower_truncate_subdir_pair() { op truncate -s 2 "$1/hd/p2"; hl_show "$1/hd/p1" "$1/hd/p2"; }
+scn_hl_lower_unlink_one() {
+	op rm "$1/hd/p1"
+	hl_every_op "$1/hd/p2"
+}
+scn_hl_lower_unlink_two_of_triple() {
+	op rm "$1/t3" "$1/tri/t1"
+	hl_every_op "$1/tri/t2"
+}
+scn_hl_lower_rename_one() {
+	op mv "$1/h1a" "$1/h1new"
+	hl_show "$1/h1new" "$1/h1b"
+	hl_every_op "$1/h1b" "$1/h1new"
+}
+scn_hl_lower_rename_over_sibling() {
+	op mv -T "$1/tri/t1" "$1/t3"
+	op "$OVLTOOL" rename2 exchange "$1/tri/t1" "$1/tri/t2"
+	op "$OVLTOOL" rename2 none "$1/hd/p1" "$1/hd/p2"
+	op ls "$1/tri" "$1/hd"
+	hl_show "$1/tri/t1" "$1/tri/t2" "$1/t3" "$1/hd/p1" "$1/hd/p2"
+}
+scn_hl_lower_rename_other_over_one() {
+	op mv "$1/f_lower2" "$1/hl1"
+	hl_every_op "$1/hl2" "$1/hl1"
+}
+scn_hl_lower_exchange_with_upper() {
+	op sh -c "echo up > '$1/u'"
+	op "$OVLTOOL" rename2 exchange "$1/h1a" "$1/u"
+	hl_show "$1/h1a" "$1/h1b" "$1/u"
+	hl_every_op "$1/u" "$1/h1b"
+}
+scn_hl_lower_link_lower_name() {
+	op ln "$1/hl1" "$1/hl3"
+	hl_show "$1/hl1" "$1/hl2" "$1/hl3"
+	hl_every_op "$1/hl3" "$1/hl1" "$1/hl2"
+}
+scn_hl_lower_link_then_copyup_other() {
+	op ln "$1/hl1" "$1/hl3"
+	op chmod 0600 "$1/hl2"
+	op sh -c "echo more >> '$1/hl1'"
+	hl_show "$1/hl1" "$1/hl2" "$1/hl3"
+}
+scn_hl_lower_link_into_other_dir() {
+	op ln "$1/hd/p1" "$1/hx/p3"
+	hl_every_op "$1/hx/p3" "$1/hd/p1" "$1/hd/p2"
+}
+scn_hl_lower_link_onto_half_whiteout() {
+	op stat -c '%n %h' "$1/sh1"
+	op ln "$1/sh1" "$1/sh2"
+	hl_every_op "$1/sh2" "$1/sh1"
+}
+scn_hl_lower_open_unlink_all() {
+	op sh -c "exec 3<'$1/hl1'; rm '$1/hl1' '$1/hl2' && cat <&3; cat /proc/self/fd/3; stat -L -c %h /proc/self/fd/3; ln -L /proc/self/fd/3 '$1/hl3'"
+	op ls "$1/hl1" "$1/hl2" "$1/hl3"
+}
+scn_hl_lower_rm_all_recreate() {
+	op rm "$1/hl1" "$1/hl2"
+	op sh -c "echo new > '$1/hl1'"
+	op ln "$1/hl1" "$1/hl2"
+	hl_every_op "$1/hl2" "$1/hl1"
+}
+scn_hl_lower_rmdir_keep_link_outside() {
+	op ln "$1/hd/p1" "$1/keep"
+	op rm -r "$1/hd"
+	hl_every_op "$1/keep" "$1/hx/c2"
+}
+scn_hl_lower_mv_dir_fallback() {
+	op mv "$1/hd" "$1/hd_moved"
+	op ls "$1/hd" "$1/hd_moved"
+	hl_show "$1/hd_moved/p1" "$1/hd_moved/p2" "$1/hx/c2"
+}
+
+# the same after a remount
+scn_hl_remount_only() {
+	remount
+	op stat -c '%n %h' "$1/hl1" "$1/hl2" "$1/tri/t1" "$1/t3"
+}
+scn_hl_up_remount_ops() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op ln "$1/a" "$1/d/c"
+	remount
+	hl_every_op "$1/b" "$1/a" "$1/d/c"
+	remount
+	hl_show "$1/a" "$1/b" "$1/d/c"
+}
+scn_hl_up_unlink_first_remount() {
+	op sh -c "echo hello > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op unlink "$1/a"
+	remount
+	op cat "$1/b"
+	op ln "$1/b" "$1/c"
+	hl_every_op "$1/c" "$1/b"
+}
+scn_hl_up_rename_remount() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op mv "$1/a" "$1/x"
+	remount
+	hl_every_op "$1/b" "$1/x"
+}
+scn_hl_up_rename_over_remount() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op stat -c '%n %h' "$1/a" "$1/b"
+	op sh -c "echo other > '$1/c'"
+	op mv "$1/c" "$1/a"
+	remount
+	hl_show "$1/a" "$1/b"
+	hl_every_op "$1/b" "$1/a"
+}
+scn_hl_up_exchange_remount() {
+	op sh -c "echo up > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op sh -c "echo other > '$1/c'"
+	op "$OVLTOOL" rename2 exchange "$1/a" "$1/c"
+	remount
+	hl_show "$1/a" "$1/b" "$1/c"
+	hl_every_op "$1/c" "$1/b"
+}
+scn_hl_up_name_reused_remount() {
+	op sh -c "echo old > '$1/a'"
+	op ln "$1/a" "$1/b"
+	op rm "$1/a"
+	op sh -c "echo new > '$1/a'"
+	remount
+	hl_show "$1/a" "$1/b"
+	op ln "$1/b" "$1/c"
+	hl_every_op "$1/c" "$1/b"
+}
+scn_hl_tmpfile_remount() {
+	op "$OVLTOOL" tmpfile "$1" "$1/t1"
+	op ln "$1/t1" "$1/t2"
+	remount
+	hl_every_op "$1/t1" "$1/t2"
+}
+scn_hl_lower_copyup_remount() {
+	op sh -c "echo more >> '$1/hl1'"
+	remount
+	hl_show "$1/hl1" "$1/hl2"
+	op ln "$1/hl2" "$1/hl3"
+	hl_show "$1/hl1" "$1/hl2" "$1/hl3"
+}
+scn_hl_lower_link_remount() {
+	op ln "$1/hl1" "$1/hl3"
+	remount
+	hl_every_op "$1/hl3" "$1/hl1" "$1/hl2"
+}
+scn_hl_lower_chmod_chown_remount() {
+	op chmod 0600 "$1/h1a"
+	op chown 3:4 "$1/tri/t1"
+	remount
+	hl_show "$1/h1a" "$1/h1b" "$1/tri/t1" "$1/tri/t2" "$1/t3"
+	op truncate -s 1 "$1/t3"
+	hl_show "$1/tri/t1" "$1/tri/t2" "$1/t3"
+}
+scn_hl_lower_unlink_remount() {
+	op rm "$1/tri/t1"
+	remount
+	hl_show "$1/tri/t2" "$1/t3"
+	hl_every_op "$1/t3" "$1/tri/t2"
+}
+scn_hl_lower_rename_remount() {
+	op mv "$1/hd/p1" "$1/hd/q"
+	remount
+	hl_every_op "$1/hd/p2" "$1/hd/q"
+}
+scn_hl_lower_rename_over_remount() {
+	op mv "$1/f_lower1" "$1/hl2"
+	remount
+	hl_every_op "$1/hl1" "$1/hl2"
+}
+scn_hl_lower_half_whiteout_remount() {
+	op ln "$1/sh1" "$1/sh2"
+	remount
+	hl_every_op "$1/sh2" "$1/sh1"
+}
+scn_hl_repro_rename_over_target_remount() {
+	op ln "$1/d/f2" "$1/d/hl"
+	op stat -c '%n %h' "$1/d/hl" "$1/d/f2"
+	remount
+	op mv "$1/d/leaf" "$1/d/f2"
+	remount
+	op sh -c "printf x >> '$1/d/hl'"
+	op cat "$1/d/hl" "$1/d/f2"
+	op stat -c '%n %h' "$1/d/hl" "$1/d/f2"
+}
+scn_hl_repro_containers_perl_remount() {
+	op chown 1:1 "$1/usrbin/perl5"
+	remount
+	op rm "$1/usrbin/perl"
+	op ln "$1/usrbin/perl5" "$1/usrbin/perl"
+	remount
+	op rm "$1/usrbin/perl5"
+	op ln "$1/usrbin/perl" "$1/usrbin/perl5"
+	remount
+	hl_show "$1/usrbin/perl" "$1/usrbin/perl5"
+}
