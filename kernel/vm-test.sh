@@ -7,12 +7,12 @@
 # libraries for test/daemon-test.sh; init.sh insmods, checks, runs both
 # tests, rmmods and prints
 # FUSE_USERNS_VM_TEST: PASS|FAIL.  Exits 0 only on PASS; non-zero on FAIL,
-# on a timeout ($VM_TIMEOUT s, default 300) or if QEMU fails.
+# on a timeout ($VM_TIMEOUT s, default 900) or if QEMU fails.
 # Console log: $CACHE/vm/console.log.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
-VM_TIMEOUT=${VM_TIMEOUT:-300}
+VM_TIMEOUT=${VM_TIMEOUT:-900}
 
 ko=$here/build/fuse_userns.ko
 [ -f "$ko" ] || die "no $ko: run make first"

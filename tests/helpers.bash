@@ -200,25 +200,57 @@ make_layers() {
 
 # ---------------------------------------------------------------- mounting
 
-# ovl_wait_mounted PID MNT: waits until MNT is a mountpoint (10 s) while the
-# daemon lives.
-ovl_wait_mounted() {
-	local pid="$1" mnt="$2" i
-	for ((i = 0; i < 200; i++)); do
-		if mountpoint -q "$mnt"; then
-			return 0
-		fi
-		if ! ovl_alive "$pid"; then
-			wait "$pid" 2>/dev/null
-			echo "# daemon exited (status $?) before mounting $mnt; log:" >&2
-			sed 's/^/#   /' "$OVL_LOG" >&2
+# How long to wait for an event (a mount, a daemon's exit) before calling it
+# a failure: minutes, since a loaded machine can be many times slower; a
+# wait that takes long is reported.
+OVL_WAIT_SECONDS=${OVL_WAIT_SECONDS:-180}
+
+# ovl_wait_until WHAT CMD...: polls CMD until it succeeds (0) or
+# OVL_WAIT_SECONDS pass (1); says so when it took more than 10 s.
+ovl_wait_until() {
+	local what="$1" start=$SECONDS
+	shift
+	until "$@"; do
+		if ((SECONDS - start >= OVL_WAIT_SECONDS)); then
 			return 1
 		fi
 		sleep 0.05
 	done
-	echo "# $mnt not mounted after 10 s; log:" >&2
+	if ((SECONDS - start > 10)); then
+		echo "# $what took $((SECONDS - start)) s (a loaded machine?)" >&2
+	fi
+	return 0
+}
+
+# mounted or dead: the event ovl_wait_mounted waits for
+ovl_mounted_or_dead() {
+	mountpoint -q "$2" || ! ovl_alive "$1"
+}
+
+# ovl_wait_mounted PID MNT: waits until MNT is a mountpoint while the
+# daemon lives.
+ovl_wait_mounted() {
+	local pid="$1" mnt="$2"
+	ovl_wait_until "mounting $mnt" ovl_mounted_or_dead "$pid" "$mnt"
+	if mountpoint -q "$mnt"; then
+		return 0
+	fi
+	if ! ovl_alive "$pid"; then
+		wait "$pid" 2>/dev/null
+		echo "# daemon exited (status $?) before mounting $mnt; log:" >&2
+	else
+		echo "# $mnt not mounted after $OVL_WAIT_SECONDS s; log:" >&2
+	fi
 	sed 's/^/#   /' "$OVL_LOG" >&2
 	return 1
+}
+
+ovl_try_umount() {
+	umount "$1" 2>/dev/null || ! mountpoint -q "$1"
+}
+
+ovl_dead() {
+	! ovl_alive "$1"
 }
 
 ovl_alive() {
@@ -268,11 +300,7 @@ ovl_umount() {
 	local pid="${OVL_PIDS[$mnt]:-}"
 	if mountpoint -q "$mnt"; then
 		if ! umount "$mnt" 2>/dev/null && ! fusermount3 -u "$mnt"; then
-			local i
-			for ((i = 0; i < 50; i++)); do
-				sleep 0.1
-				umount "$mnt" 2>/dev/null && break
-			done
+			ovl_wait_until "unmounting $mnt" ovl_try_umount "$mnt"
 			if mountpoint -q "$mnt"; then
 				echo "# cannot unmount $mnt" >&2
 				umount -l "$mnt" 2>/dev/null
@@ -287,16 +315,13 @@ ovl_umount() {
 	ovl_wait_daemon "$pid"
 }
 
-# ovl_wait_daemon PID: waits (10 s) for the daemon to exit; fails unless it
+# ovl_wait_daemon PID: waits for the daemon to exit; fails unless it
 # exited 0 with no sanitizer report in $OVL_LOG.
 ovl_wait_daemon() {
-	local pid="$1" i rc
-	for ((i = 0; i < 200; i++)); do
-		ovl_alive "$pid" || break
-		sleep 0.05
-	done
+	local pid="$1" rc
+	ovl_wait_until "the exit of daemon $pid" ovl_dead "$pid"
 	if ovl_alive "$pid"; then
-		echo "# daemon $pid still running 10 s after unmount" >&2
+		echo "# daemon $pid still running $OVL_WAIT_SECONDS s after unmount" >&2
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		return 1

@@ -11,7 +11,7 @@ mount_opts_of() {
 # atime mode: with -f, the daemon sets it just after the mount appears.
 atime_mode_is() {
 	local i o
-	for ((i = 0; i < 40; i++)); do
+	for ((i = 0; i < 1200; i++)); do
 		o=",$(mount_opts_of "$1"),"
 		case "$2" in
 		strictatime) [[ $o != *,noatime,* && $o != *,relatime,* ]] && return 0 ;;

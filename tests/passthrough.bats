@@ -37,19 +37,25 @@ teardown() {
 	ovl_teardown
 }
 
-# wait_log PATTERN [LOG]: waits up to 5 s for an extended regexp in the log.
+# wait_log PATTERN [LOG]: waits for an extended regexp in the log.
 wait_log() {
-	local pattern="$1" log="${2:-$OVL_LOG}" i
-	for ((i = 0; i < 100; i++)); do
-		grep -Eq "$pattern" "$log" && return 0
-		sleep 0.05
-	done
-	echo "# '$pattern' not in $log after 5 s; log:" >&2
+	local pattern="$1" log="${2:-$OVL_LOG}"
+	ovl_wait_until "'$pattern' in the log" grep -Eq "$pattern" "$log" && return 0
+	echo "# '$pattern' not in $log after $OVL_WAIT_SECONDS s; log:" >&2
 	tail -n 30 "$log" | sed 's/^/#   /' >&2
 	return 1
 }
 
 # count_log PATTERN [LOG]: number of lines matching an extended regexp.
+# the stats line: more of them in LOG than BEFORE
+stats_after() {
+	[ "$(count_log 'fuse-overlayfs: stats: ' "$2")" -gt "$1" ]
+}
+
+exe_is() {
+	[ "$(readlink "/proc/$1/exe")" = "$2" ]
+}
+
 count_log() {
 	grep -Ec "$1" "${2:-$OVL_LOG}" || true
 }
@@ -74,14 +80,11 @@ pt_stats() {
 	local pid="$OVL_PID" log="$OVL_LOG" before i
 	before="$(count_log 'fuse-overlayfs: stats: ' "$log")"
 	kill -USR1 "$pid" || return 1
-	for ((i = 0; i < 100; i++)); do
-		if [ "$(count_log 'fuse-overlayfs: stats: ' "$log")" -gt "$before" ]; then
-			grep 'fuse-overlayfs: stats: ' "$log" | tail -n 1
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "# no stats line 5 s after SIGUSR1" >&2
+	if ovl_wait_until "the stats line" stats_after "$before" "$log"; then
+		grep 'fuse-overlayfs: stats: ' "$log" | tail -n 1
+		return 0
+	fi
+	echo "# no stats line $OVL_WAIT_SECONDS s after SIGUSR1" >&2
 	return 1
 }
 
@@ -108,15 +111,12 @@ open_result() {
 
 # wait_released INO: waits (5 s) until the daemon has released every open
 # of node INO (close() sends RELEASE asynchronously).
+all_released() {
+	[ "$(opens_of "$1" | wc -l)" = "$(count_log "debug: release ino=$1\$")" ]
+}
 wait_released() {
-	local i opens rels
-	for ((i = 0; i < 100; i++)); do
-		opens="$(opens_of "$1" | wc -l)"
-		rels="$(count_log "debug: release ino=$1\$")"
-		[ "$opens" = "$rels" ] && return 0
-		sleep 0.05
-	done
-	echo "# node $1: $opens opens, $rels releases after 5 s" >&2
+	ovl_wait_until "the releases of node $1" all_released "$1" && return 0
+	echo "# node $1: $(opens_of "$1" | wc -l) opens, $(count_log "debug: release ino=$1\$") releases after $OVL_WAIT_SECONDS s" >&2
 	return 1
 }
 
@@ -377,12 +377,9 @@ ovl_lower_path() {
 	assert_eq passthrough "$(open_result "$(last_open_ino)")"
 	# a running binary cannot be written, as on any filesystem
 	cp /bin/sleep "$MNT/mysleep"
-	"$MNT/mysleep" 30 &
-	local pid=$! i
-	for ((i = 0; i < 100; i++)); do
-		[ "$(readlink "/proc/$pid/exe")" = "$MNT/mysleep" ] && break
-		sleep 0.05
-	done
+	"$MNT/mysleep" 300 &
+	local pid=$!
+	ovl_wait_until "the exec of mysleep" exe_is "$pid" "$MNT/mysleep"
 	run bash -c 'echo x >>"$1"' sh "$MNT/mysleep"
 	kill "$pid"
 	wait "$pid" || true
@@ -711,7 +708,7 @@ pid=$!
 echo "$pid" >"$5"
 i=0
 while ! mountpoint -q "$mnt"; do
-	if ! kill -0 "$pid" 2>/dev/null || [ $i -ge 200 ]; then
+	if ! kill -0 "$pid" 2>/dev/null || [ $i -ge 3600 ]; then
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid"
 		echo "no mount (daemon status $?)"
@@ -729,7 +726,7 @@ echo "appended $(tr '\n' '|' <"$mnt/file1")"
 n=$(grep -c 'fuse-overlayfs: stats: ' "$log")
 kill -USR1 "$pid"
 i=0
-while [ "$(grep -c 'fuse-overlayfs: stats: ' "$log")" -le "$n" ] && [ $i -lt 100 ]; do
+while [ "$(grep -c 'fuse-overlayfs: stats: ' "$log")" -le "$n" ] && [ $i -lt 3600 ]; do
 	i=$((i + 1))
 	sleep 0.05
 done

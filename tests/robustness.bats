@@ -174,10 +174,7 @@ check_outside() {
 	echo data >"$MNT/written"
 	local pid="$OVL_PID" i
 	kill -TERM "$pid"
-	for ((i = 0; i < 100; i++)); do
-		ovl_alive "$pid" || break
-		sleep 0.05
-	done
+	ovl_wait_until "the exit of daemon $pid" ovl_dead "$pid" || true
 	! ovl_alive "$pid" || false
 	local rc=0
 	wait "$pid" || rc=$?
@@ -196,10 +193,7 @@ check_outside() {
 	ovl_mount
 	local pid="$OVL_PID" i
 	kill -INT "$pid"
-	for ((i = 0; i < 100; i++)); do
-		ovl_alive "$pid" || break
-		sleep 0.05
-	done
+	ovl_wait_until "the exit of daemon $pid" ovl_dead "$pid" || true
 	! ovl_alive "$pid" || false
 	unset "OVL_PIDS[$MNT]"
 	! mountpoint -q "$MNT" || false
@@ -281,10 +275,7 @@ check_outside() {
 	umount -l "$MNT"
 	exec 7<&-
 	local pid="$OVL_PID" i
-	for ((i = 0; i < 100; i++)); do
-		ovl_alive "$pid" || break
-		sleep 0.05
-	done
+	ovl_wait_until "the exit of daemon $pid" ovl_dead "$pid" || true
 	unset "OVL_PIDS[$MNT]"
 	ovl_wait_daemon "$pid"
 }

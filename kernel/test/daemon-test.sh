@@ -36,19 +36,19 @@ T=daemon-test
 mounted() { grep -q " $1 " /proc/self/mountinfo; }
 wait_mounted() {
 	i=0
-	while [ $i -lt 100 ]; do mounted "$1" && return 0; sleep 0.1; i=$((i + 1)); done
+	while [ $i -lt 600 ]; do mounted "$1" && return 0; sleep 0.1; i=$((i + 1)); done
 	return 1
 }
 # said PATTERN LOG: the daemon logged it; waits, since the mount shows
 # before the kernel's INIT request (which the first lines answer) is served
 said() {
 	i=0
-	while [ $i -lt 100 ]; do grep -q "$1" "$2" && return 0; sleep 0.1; i=$((i + 1)); done
+	while [ $i -lt 600 ]; do grep -q "$1" "$2" && return 0; sleep 0.1; i=$((i + 1)); done
 	return 1
 }
 wait_gone() {
 	i=0
-	while [ $i -lt 100 ]; do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; i=$((i + 1)); done
+	while [ $i -lt 600 ]; do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; i=$((i + 1)); done
 	return 1
 }
 # same FILE1 FILE2: both readable, not empty, same bytes
