@@ -37,12 +37,14 @@ enum upper_state { UPPER_NONE, UPPER_WHITEOUT, UPPER_WH_FILE, UPPER_ENTRY };
 static int upper_state(struct ovl_fs *fs, int dirfd, const char *name)
 {
 	struct stat st;
+	int ret;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return ovl_is_whiteout(&st) ? UPPER_WHITEOUT : UPPER_ENTRY;
 	if (errno != ENOENT)
 		return -errno;
-	return ovl_whiteout_in_layer(fs, dirfd, name) ? UPPER_WH_FILE : UPPER_NONE;
+	ret = ovl_whiteout_in_layer(fs, dirfd, name);
+	return ret < 0 ? ret : ret ? UPPER_WH_FILE : UPPER_NONE;
 }
 
 /* Where a new entry is to go: UPPER_NONE or a whiteout's form, or -EEXIST

@@ -37,7 +37,9 @@ static int entry_in_layer(struct ovl_fs *fs, int dirfd, const char *name, struct
 		return ovl_is_whiteout(st) ? ENTRY_WHITEOUT : ENTRY_FOUND;
 	if (errno != ENOENT && errno != ENOTDIR)
 		return -errno;
-	return ovl_whiteout_in_layer(fs, dirfd, name) ? ENTRY_WHITEOUT : ENTRY_NONE;
+	int wh = ovl_whiteout_in_layer(fs, dirfd, name);
+
+	return wh < 0 ? wh : wh ? ENTRY_WHITEOUT : ENTRY_NONE;
 }
 
 /* Layer k of a directory being looked up: keep its fd for the lookups of
@@ -48,12 +50,17 @@ static int add_dir_layer(struct ovl_inode *n, int k, int parentfd, const char *n
 	struct ovl_fs *fs = n->fs;
 	struct ovl_dir_marks marks = { false, false };
 	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int ret = 0;
 
 	if (fd < 0)
 		return -errno;
 	/* the bottom layer hides nothing; only the upper is ever impure */
 	if (k < fs->nlayers - 1 || (k == 0 && fs->has_upper))
-		marks = ovl_dir_marks(fs, fd);
+		ret = ovl_dir_marks(fs, fd, &marks);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
 	if (k == 0 && fs->has_upper) {
 		atomic_store(&n->dir->opaque_upper, marks.opaque);
 		atomic_store(&n->dir->impure, marks.impure);

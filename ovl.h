@@ -413,8 +413,11 @@ struct ovl_dir_marks {
 	bool opaque;
 	bool impure;
 };
-struct ovl_dir_marks ovl_dir_marks(struct ovl_fs *fs, int dirfd);
+/* The markers of directory dirfd: 0 or -errno (never "unmarked" for a
+ * marker that could not be read) */
+int ovl_dir_marks(struct ovl_fs *fs, int dirfd, struct ovl_dir_marks *m);
 int ovl_set_impure(struct ovl_fs *fs, int dirfd);
+/* A .wh.NAME file beside name: 1, 0, or -errno */
 int ovl_whiteout_in_layer(struct ovl_fs *fs, int dirfd, const char *name);
 int ovl_work_tmpname(struct ovl_fs *fs, char name[NAME_MAX + 1]);
 

@@ -116,23 +116,29 @@ static void clear_entries(struct dir_handle *h)
 /* The name seen again in lower layer k: a merged directory reports the
  * inode number of its topmost lower directory (as lookup does), unless its
  * upper is opaque; a non-directory below ends the merge. */
-static void merge_dir_ino(struct ovl_fs *fs, struct dir_entry *e, int dirfd_top, int k,
-			  unsigned char type, ino_t lower)
+static int merge_dir_ino(struct ovl_fs *fs, struct dir_entry *e, int dirfd_top, int k,
+			 unsigned char type, ino_t lower)
 {
+	struct ovl_dir_marks marks = { false, false };
+
 	if (e->type != DT_DIR || e->merge_done)
-		return;
+		return 0;
 	e->merge_done = true;
 	if (type != DT_DIR || !ovl_layer_is_lower(fs, k))
-		return;
+		return 0;
 	if (e->layer == 0 && fs->has_upper) {
 		int fd = openat(dirfd_top, e->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		bool opaque = fd >= 0 && ovl_dir_marks(fs, fd).opaque;
+		int ret = fd < 0 ? -errno : ovl_dir_marks(fs, fd, &marks);
 		if (fd >= 0)
 			close(fd);
-		if (opaque)
-			return;
+		if (ret == -ENOENT)
+			return 0;   /* gone meanwhile: listed as it was */
+		if (ret < 0)
+			return ret;
 	}
-	e->ino = ovl_map_ino(fs, k, lower);
+	if (!marks.opaque)
+		e->ino = ovl_map_ino(fs, k, lower);
+	return 0;
 }
 
 static int read_layer(struct ovl_fs *fs, struct dir_handle *h, int dirfd, int k, int topfd,
@@ -169,13 +175,16 @@ static int read_layer(struct ovl_fs *fs, struct dir_handle *h, int dirfd, int k,
 		e = set_find(h, name, &slot);
 		if (e && !(e->hidden && e->layer == k && !hidden)) {
 			if (!hidden)
-				merge_dir_ino(fs, e, topfd, k, type, de->d_ino);
+				ret = merge_dir_ino(fs, e, topfd, k, type, de->d_ino);
 			continue;
 		}
 		if (!hidden && (type == DT_CHR || type == DT_UNKNOWN)) {
 			struct stat st;
-			if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (errno != ENOENT)
+					ret = -errno;
 				continue; /* gone meanwhile */
+			}
 			hidden = ovl_is_whiteout(&st);
 			type = (unsigned char)IFTODT(st.st_mode);
 		}

@@ -284,7 +284,14 @@ static int make_root(struct ovl_fs *fs)
 		atomic_store(&root->dir->fds[i], fd);
 	}
 	if (fs->has_upper) {
-		struct ovl_dir_marks marks = ovl_dir_marks(fs, fs->layers[0].fd);
+		struct ovl_dir_marks marks;
+		ret = ovl_dir_marks(fs, fs->layers[0].fd, &marks);
+		if (ret < 0) {
+			ovl_err("cannot read the markers of upperdir '%s': %s", fs->layers[0].path,
+				strerror(-ret));
+			ovl_inode_free(root);
+			return ret;
+		}
 		atomic_store(&root->dir->impure, marks.impure);
 	}
 	if (fstat(fs->layers[0].fd, &st) < 0) {

@@ -58,7 +58,9 @@ int ovl_whiteout_in_layer(struct ovl_fs *fs, int dirfd, const char *name)
 	(void)fs;
 	if (wh_name(wh, name) < 0)
 		return 0;
-	return fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
 }
 
 /* A .wh.NAME file: it can be made beside an entry still at NAME, which it
@@ -112,26 +114,43 @@ int ovl_set_opaque(struct ovl_fs *fs, int dirfd)
 	return 0;
 }
 
-struct ovl_dir_marks ovl_dir_marks(struct ovl_fs *fs, int dirfd)
+/* An xattr marker set to "y": 1, 0 (absent or another value), or -errno */
+static int xattr_says_yes(int dirfd, const char *name)
 {
-	struct ovl_dir_marks m = { false, false };
+	char v[2];
+	ssize_t len = fgetxattr(dirfd, name, v, sizeof(v));
+
+	if (len >= 0)
+		return len == 1 && v[0] == 'y';
+	/* a longer value is not "y"; a filesystem without xattrs has none */
+	return errno == ENODATA || errno == ERANGE || errno == ENOTSUP ? 0 : -errno;
+}
+
+int ovl_dir_marks(struct ovl_fs *fs, int dirfd, struct ovl_dir_marks *m)
+{
 	char list[256];
 	struct stat st;
 	ssize_t len;
+	int ret = 0;
 
-	/* One listxattr answers "no xattrs at all", the common case. */
+	*m = (struct ovl_dir_marks){ false, false };
+	/* One listxattr answers "no xattrs at all", the common case (ERANGE:
+	 * there are more than fit, so look) */
 	len = flistxattr(dirfd, list, sizeof(list));
-	if (len != 0) {
-		char v[2];
-		for (size_t i = 0; i < sizeof(opaque_xattrs) / sizeof(opaque_xattrs[0]) && !m.opaque;
-		     i++)
-			m.opaque = fgetxattr(dirfd, opaque_xattrs[i], v, sizeof(v)) == 1 && v[0] == 'y';
-		m.impure = fs->impure_xattr &&
-			   fgetxattr(dirfd, fs->impure_xattr, v, sizeof(v)) == 1 && v[0] == 'y';
-	}
-	if (!m.opaque)
-		m.opaque = fstatat(dirfd, OPQ_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	return m;
+	if (len < 0 && errno != ERANGE && errno != ENOTSUP)
+		return -errno;
+	for (size_t i = 0; len != 0 && ret == 0 && !m->opaque &&
+			   i < sizeof(opaque_xattrs) / sizeof(opaque_xattrs[0]); i++)
+		m->opaque = (ret = xattr_says_yes(dirfd, opaque_xattrs[i])) > 0;
+	if (len != 0 && ret >= 0 && fs->impure_xattr)
+		m->impure = (ret = xattr_says_yes(dirfd, fs->impure_xattr)) > 0;
+	if (ret < 0)
+		return ret;
+	if (!m->opaque && fstatat(dirfd, OPQ_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		m->opaque = true;
+	else if (!m->opaque && errno != ENOENT)
+		return -errno;
+	return 0;
 }
 
 int ovl_set_impure(struct ovl_fs *fs, int dirfd)
