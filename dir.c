@@ -56,26 +56,55 @@ static int state_for_new(struct ovl_fs *fs, int dirfd, const char *name)
 	return state == UPPER_ENTRY ? -EEXIST : state;
 }
 
-/* Ownership of a new object (dirfd, name), or of the nameless file fd
- * when name is "": the caller's ids, mapped to disk.  In a setgid directory
- * the filesystem already gave it the directory's group. */
-static int own_new(fuse_req_t req, int dirfd, int fd, const char *name)
+/* Who owns a new object of req's caller in the upper directory updir: the
+ * caller's ids mapped to disk; in a setgid directory its group, and a new
+ * directory is setgid too, as the kernel makes them. */
+struct new_owner {
+	uid_t uid;
+	gid_t gid;
+	bool setgid_dir;
+	/* made with the daemon's own ids right at its name, it is complete in
+	 * one system call; otherwise it is built aside (crash safety) */
+	bool in_place;
+};
+
+static void new_owner(fuse_req_t req, int updir, mode_t mode, struct new_owner *o)
 {
 	struct ovl_fs *fs = ovl_fs(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct stat dst;
-	uid_t uid = ovl_uid_to_disk(fs, ctx->uid);
-	gid_t gid = ovl_gid_to_disk(fs, ctx->gid);
+	bool sgid_parent = fstat(updir, &dst) == 0 && (dst.st_mode & S_ISGID);
 
-	if (fstat(dirfd, &dst) == 0 && (dst.st_mode & S_ISGID))
-		gid = (gid_t)-1;
-	return ovl_set_owner(fs, *name ? dirfd : fd, name, uid, gid);
+	o->uid = ovl_uid_to_disk(fs, ctx->uid);
+	o->gid = sgid_parent ? dst.st_gid : ovl_gid_to_disk(fs, ctx->gid);
+	o->setgid_dir = sgid_parent && S_ISDIR(mode);
+	o->in_place = !ovl_override_xattr(fs) && o->uid == fs->euid &&
+		      (sgid_parent || o->gid == fs->egid) && !(mode & (S_ISUID | S_ISGID));
+}
+
+/* Gives the new object fd (name in dirfd, or fd itself when name is "")
+ * its owner, then its mode back (chown clears setuid/setgid). */
+static int own_new(struct ovl_fs *fs, int dirfd, const char *name, int fd, mode_t mode,
+		   const struct new_owner *o)
+{
+	struct ovl_procpath p;
+	int ret;
+
+	if (o->in_place)
+		return 0;
+	ret = ovl_set_owner(fs, *name ? dirfd : fd, name, o->uid, o->gid);
+	if (o->setgid_dir)
+		mode |= S_ISGID;
+	if (ret == 0 && (mode & (S_ISUID | S_ISGID)) && !S_ISLNK(mode) &&
+	    chmod(ovl_procpath(&p, fd), mode & 07777) < 0)
+		ret = -errno;
+	return ret;
 }
 
 /* Makes the object in dirfd under name; returns an fd for regular files
  * and directories (O_PATH otherwise) in *fd. */
 static int make_object(fuse_req_t req, int dirfd, const char *name, mode_t mode, dev_t rdev,
-		       const char *link, int open_flags, int *fd)
+		       const char *link, int open_flags, const struct new_owner *o, int *fd)
 {
 	int ret = 0;
 
@@ -100,13 +129,7 @@ static int make_object(fuse_req_t req, int dirfd, const char *name, mode_t mode,
 	}
 	if (*fd < 0)
 		return -errno;
-	ret = own_new(req, dirfd, *fd, name);
-	/* chown clears setuid/setgid: put the asked-for mode back */
-	if (ret == 0 && (mode & (S_ISUID | S_ISGID)) && !S_ISLNK(mode)) {
-		struct ovl_procpath p;
-		if (chmod(ovl_procpath(&p, *fd), mode & 07777) < 0)
-			ret = -errno;
-	}
+	ret = own_new(ovl_fs(req), dirfd, name, *fd, mode, o);
 	if (ret < 0) {
 		close(*fd);
 		*fd = -1;
@@ -174,7 +197,14 @@ static int new_entry(struct ovl_inode *parent, const char *name, int fd, bool op
 	return 0;
 }
 
-/* Under the parent's lock: the object made at name in its upper dir. */
+/*
+ * Under the parent's lock: the object made at name in its upper dir.  A
+ * crash at any point leaves the name as it was or the object complete:
+ * made in one step where it can be; otherwise built in the workdir (owner,
+ * mode, the opaque mark of a directory replacing a whiteout) and then
+ * renamed over nothing, or swapped with the whiteout it replaces.  What a
+ * crash leaves in the workdir goes at the next mount.
+ */
 static int create_locked(fuse_req_t req, struct ovl_inode *parent, int updir, const char *name,
 			 mode_t mode, dev_t rdev, const char *link, int open_flags, int *fd,
 			 bool *opaque)
@@ -182,22 +212,25 @@ static int create_locked(fuse_req_t req, struct ovl_inode *parent, int updir, co
 	struct ovl_fs *fs = parent->fs;
 	char tmp[NAME_MAX + 1];
 	int state = state_for_new(fs, updir, name);
+	struct new_owner o;
 	int ret;
 
 	*opaque = false;
 	if (state < 0)
 		return state;
-	if (state == UPPER_NONE)
-		return make_object(req, updir, name, mode, rdev, link, open_flags, fd);
-	/* Over a whiteout: build aside, then swap in atomically.  A new
-	 * directory there must not show what the whiteout hid. */
+	new_owner(req, updir, mode, &o);
+	if (state == UPPER_NONE && o.in_place)
+		return make_object(req, updir, name, mode, rdev, link, open_flags, &o, fd);
 	ovl_work_tmpname(fs, tmp);
-	ret = make_object(req, fs->workfd, tmp, mode, rdev, link, open_flags, fd);
-	if (ret == 0 && S_ISDIR(mode)) {
+	ret = make_object(req, fs->workfd, tmp, mode, rdev, link, open_flags, &o, fd);
+	/* a new directory where a whiteout was must not show what it hid */
+	if (ret == 0 && S_ISDIR(mode) && state != UPPER_NONE) {
 		ret = ovl_set_opaque(fs, *fd);
 		*opaque = true;
 	}
-	if (ret == 0)
+	if (ret == 0 && state == UPPER_NONE)
+		ret = renameat2(fs->workfd, tmp, updir, name, RENAME_NOREPLACE) < 0 ? -errno : 0;
+	else if (ret == 0)
 		ret = replace_whiteout(fs, updir, name, tmp, S_ISDIR(mode), state);
 	if (ret < 0 && *fd >= 0) {
 		close(*fd);
@@ -246,6 +279,7 @@ int ovl_create_tmpfile(fuse_req_t req, struct ovl_inode *parent, mode_t mode, in
 		       int *fdp, struct fuse_entry_param *e)
 {
 	OVL_DFD d = { .fd = -1 };
+	struct new_owner o;
 	struct ovl_procpath p;
 	int fd, path_fd = -1, ret;
 
@@ -257,10 +291,8 @@ int ovl_create_tmpfile(fuse_req_t req, struct ovl_inode *parent, mode_t mode, in
 	fd = openat(d.fd, ".", (open_flags & ~O_TRUNC) | O_TMPFILE | O_CLOEXEC, mode & 07777);
 	if (fd < 0)
 		return -errno;
-	ret = own_new(req, d.fd, fd, "");
-	/* chown clears setuid/setgid: put the asked-for mode back */
-	if (ret == 0 && (mode & (S_ISUID | S_ISGID)) && fchmod(fd, mode & 07777) < 0)
-		ret = -errno;
+	new_owner(req, d.fd, S_IFREG | mode, &o);
+	ret = own_new(ovl_fs(req), d.fd, "", fd, mode, &o);
 	if (ret == 0 && (path_fd = open(ovl_procpath(&p, fd), O_PATH | O_CLOEXEC)) < 0)
 		ret = -errno;
 	if (ret == 0) {
