@@ -189,6 +189,7 @@ struct ovl_fs {
 	int workfd;               /* workdir/work: copy-up and whiteout staging */
 
 	bool char_whiteouts;      /* mknod of 0/0 works in the upper */
+	bool wh_files_only;       /* FUSE_OVERLAYFS_DISABLE_OVL_WHITEOUT (super.c) */
 	const char *opaque_xattr; /* xattr written to mark opaque, NULL: .wh..wh..opq */
 	const char *origin_xattr; /* origin records of copied-up files, NULL: none */
 	const char *impure_xattr; /* marks an upper dir holding such files */

@@ -87,6 +87,31 @@ void ovl_override_apply(struct ovl_fs *fs, int dirfd, const char *name, struct s
 	}
 }
 
+/*
+ * The kernel refuses user.* xattrs on symlinks and special files (EPERM), so
+ * with xattr_permissions=2 those keep owner and mode in the inode itself, as
+ * far as the daemon may set them there: creating one must not fail for it
+ * (fuse-overlayfs 1.x ignores the refusal).  fd: O_PATH, on the object.
+ */
+static int keep_in_inode(int fd, uid_t uid, gid_t gid, mode_t mode)
+{
+	struct ovl_procpath p;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+		return -EPERM; /* refused for another reason */
+	if ((st.st_uid != uid || st.st_gid != gid) &&
+	    fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0 && errno != EPERM)
+		return -errno;
+	/* (a symlink's own mode means nothing and cannot be changed) */
+	if (!S_ISLNK(st.st_mode) && (st.st_mode & 07777) != (mode & 07777) &&
+	    chmod(ovl_procpath(&p, fd), mode & 07777) < 0)
+		return -errno;
+	return 0;
+}
+
 int ovl_write_override(struct ovl_fs *fs, int dirfd, const char *name, uid_t uid, gid_t gid,
 			  mode_t mode)
 {
@@ -101,6 +126,8 @@ int ovl_write_override(struct ovl_fs *fs, int dirfd, const char *name, uid_t uid
 	snprintf(buf, sizeof(buf), "%u:%u:0%o", uid, gid, mode & 07777);
 	if (setxattr(ovl_procpath(&p, fd), ovl_override_xattr(fs), buf, strlen(buf), 0) < 0)
 		ret = -errno;
+	if (ret == -EPERM && fs->cfg->xattr_permissions == 2)
+		ret = keep_in_inode(fd, uid, gid, mode);
 	close(fd);
 	return ret;
 }

@@ -202,14 +202,23 @@ static int open_workdir(struct ovl_fs *fs)
 
 /* Which on-disk forms can this upper hold?  Char 0/0 whiteouts and trusted.*
  * xattrs are what kernel overlayfs reads; rootless falls back to user.*
- * xattrs and .wh. files. */
+ * xattrs and .wh. files.
+ *
+ * FUSE_OVERLAYFS_DISABLE_OVL_WHITEOUT in the environment, whatever its
+ * value (fuse-overlayfs 1.x only asks whether it is set): whiteouts are
+ * written as .wh.NAME files even where mknod of 0/0 works, and opaque
+ * directories get a .wh..wh..opq file besides the xattr, as 1.x always
+ * does.  That is the form of OCI image layers, for whoever reads the upper
+ * layer as one (containers/storage's tests run with it).  Reading does not
+ * change: every form is honoured in every layer. */
 static void probe_upper(struct ovl_fs *fs)
 {
 	char name[NAME_MAX + 1];
 	int fd;
 
+	fs->wh_files_only = getenv("FUSE_OVERLAYFS_DISABLE_OVL_WHITEOUT") != NULL;
 	ovl_work_tmpname(fs, name);
-	if (mknodat(fs->workfd, name, S_IFCHR | 0000, makedev(0, 0)) == 0) {
+	if (!fs->wh_files_only && mknodat(fs->workfd, name, S_IFCHR | 0000, makedev(0, 0)) == 0) {
 		fs->char_whiteouts = true;
 		unlinkat(fs->workfd, name, 0);
 	}

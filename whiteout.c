@@ -6,7 +6,8 @@
  *  - opaque: xattr trusted.overlay.opaque, user.overlay.opaque or
  *    user.fuseoverlayfs.opaque set to "y", or a ".wh..wh..opq" file.
  * Written: char 0/0 when mknod works in the upper, else .wh.NAME; the
- * opaque xattr the upper accepts (trusted first), else .wh..wh..opq.
+ * opaque xattr the upper accepts (trusted first), else .wh..wh..opq; with
+ * FUSE_OVERLAYFS_DISABLE_OVL_WHITEOUT, .wh.NAME and .wh..wh..opq always.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -105,8 +106,10 @@ int ovl_set_opaque(struct ovl_fs *fs, int dirfd)
 {
 	int fd;
 
-	if (fs->opaque_xattr)
-		return fsetxattr(dirfd, fs->opaque_xattr, "y", 1, 0) < 0 ? -errno : 0;
+	if (fs->opaque_xattr && fsetxattr(dirfd, fs->opaque_xattr, "y", 1, 0) < 0)
+		return -errno;
+	if (fs->opaque_xattr && !fs->wh_files_only)
+		return 0;
 	fd = openat(dirfd, OPQ_FILE, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0000);
 	if (fd < 0)
 		return -errno;

@@ -91,3 +91,7 @@ teardown() {
 		[ "$(grep -c "fuse-overlayfs\[$PM_DAEMON_PID\]: passthrough: not permitted" "$PM_SYSLOG")" -eq 1 ]
 	fi
 }
+
+@test "rootless: xattr_permissions=2 keeps security.* escaped; podman unshare chgrp of a file with a capability works" {
+	pm_case_xattr_permissions
+}

@@ -592,3 +592,42 @@ pm_container_io() {
 		b=$(md5sum < /data/big)
 		[ "$a" = "$b" ] && [ "$(tail -n 1 /data/modify)" = tail ] && echo io-ok'
 }
+
+# pm_case_xattr_permissions: a container mounted with xattr_permissions=2
+# (a storage.conf of its own adds it to mountopt; the suite's other
+# containers keep theirs).  In its merged tree (podman unshare when
+# rootless), security.* names are kept escaped in the upper layer, and
+# chgrp of a file with a capability and a security.* name works and drops
+# the capability only, as the kernel does; the container sees the same.
+pm_case_xattr_permissions() {
+	local conf="$PM_DIR/storage-xattr2.conf" out upper opts
+	opts="$(sed -n 's/^mountopt = "\(.*\)"$/\1/p' "$PM_DIR/storage.conf")"
+	sed "s/^mountopt = .*/mountopt = \"${opts:+$opts,}xattr_permissions=2\"/" \
+		"$PM_DIR/storage.conf" >"$conf"
+	chmod 644 "$conf"
+	local -a PM_ENV=("${PM_ENV[@]/#CONTAINERS_STORAGE_CONF=*/CONTAINERS_STORAGE_CONF=$conf}")
+	pm run -d --name xp2 --pull=never "$PM_BASE" sleep 600
+	pm_assert_root_is_ours xp2
+	[[ "$PM_DAEMON_CMDLINE" == *xattr_permissions=2* ]]
+	out="$(pm_sh 'set -e
+		m=$(podman mount xp2)
+		setcap cap_net_raw+ep "$m/data/keep"
+		setfattr -n security.foo -v bar "$m/data/keep"
+		getcap "$m/data/keep" | sed "s,^$m,,"
+		chgrp 1 "$m/data/keep"
+		echo "chgrp: $?"
+		echo "after: $(getcap "$m/data/keep")"
+		getfattr --only-values -n security.foo "$m/data/keep"; echo
+		podman unmount xp2 >/dev/null')"
+	echo "$out"
+	[ "$out" = "$(printf '%s\n' '/data/keep cap_net_raw=ep' 'chgrp: 0' 'after: ' bar)" ]
+	[ "$(pm exec xp2 stat -c %g /data/keep)" = 1 ]
+	# on disk: security.foo escaped, no capability in any form
+	upper="$(pm_upper xp2)"
+	out="$(getfattr --absolute-names -d -m - "$upper/data/keep" | grep -v '^#' | grep . | LC_ALL=C sort)"
+	echo "$out"
+	echo "$out" | grep -qx 'user.containers.override_security.foo="bar"'
+	! echo "$out" | grep -q capability || false
+	! echo "$out" | grep -q '^security\.' || false
+	pm rm -f -t 0 xp2 >/dev/null
+}
