@@ -2,9 +2,15 @@
 /*
  * Copy-up: make a lower object exist in the upper layer before it is
  * changed.  The copy is built in workdir/work under a temporary name with
- * its data, owner, mode, xattrs and times, then renamed into place, so the
- * upper never shows a half-made file.  Parents are copied up first, with
- * their own metadata.  Lower layers are only ever opened read-only.
+ * its data, owner, mode, xattrs, origin record and times, then renamed into
+ * place over nothing, so the upper never shows a half-made file: a crash
+ * before the rename leaves garbage in the workdir (removed at the next
+ * mount), after it the complete copy.  Before the rename the parent is
+ * marked impure when the copy carries an origin record (harmless alone);
+ * after it the parent gets its times back, so a crash right there can
+ * leave the parent's mtime changed, the one trace a crash can leave.
+ * Parents are copied up first, with their own metadata.  Lower layers are
+ * only ever opened read-only.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -4,10 +4,36 @@
  * Everything happens in the upper layer, after copying up the parent (and
  * the objects moved or linked) and under the directory locks (lock order:
  * ovl.h); under them each operation checks that the names still mean what
- * they meant, then changes the disk, then the inode table.  Every step on
- * disk leaves a state the merged tree can legally be in: a new object
- * replacing a whiteout, or a whiteout replacing an object, is built in
- * workdir/work and swapped in by one rename.
+ * they meant, then changes the disk, then the inode table.
+ *
+ * Crash safety: every step on disk leaves a state the merged tree could
+ * legally be in, the operation either not begun or done; what a crash
+ * leaves in workdir/work is garbage, removed at the next mount.  The
+ * sequences (each step one system call):
+ *  - create, mkdir, mknod, symlink: made at the name in one step when the
+ *    daemon's own ids and mode are right; else built in the workdir (make,
+ *    chown, chmod, for a directory over a whiteout the opaque mark) and
+ *    renamed over nothing (RENAME_NOREPLACE), or over the char whiteout
+ *    (rename replaces it; a directory is exchanged with it), or next to a
+ *    .wh. file which is then removed (the entry wins over a .wh. file of
+ *    its own layer, in lookup and readdir alike).
+ *  - link: linkat at the name, or into the workdir and then as above.
+ *  - unlink, rmdir of an upper entry with nothing below: unlink (a file),
+ *    or rename the directory into the workdir (it may hold whiteouts) and
+ *    empty it there.  With a lower entry below: a char whiteout made in the
+ *    workdir and exchanged with the entry in one rename; or a .wh. file
+ *    made first (the entry still wins), then the entry renamed away.  Of a
+ *    lower-only entry: one whiteout, one step.
+ *  - rename: the marks first, each invisible where it is made (opaque on
+ *    the moving directory, which is wholly upper; impure on the new
+ *    parent); over a merged directory, an empty opaque one is swapped in
+ *    for it (clear_empty: the target stays an empty directory); a directory
+ *    over a char whiteout gets a .wh. file before the device goes; then the
+ *    rename itself leaves the old name's whiteout in the same step
+ *    (RENAME_WHITEOUT), or a .wh. file made before it; a .wh. file at the
+ *    new name goes last.  RENAME_EXCHANGE: marks, then one exchange.
+ *  - copy-up (copyup.c): built in the workdir whole, then renamed over
+ *    nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
