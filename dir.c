@@ -73,13 +73,20 @@ static int upper_state(struct ovl_fs *fs, int dirfd, const char *name)
 	return ret < 0 ? ret : ret ? UPPER_WH_FILE : UPPER_NONE;
 }
 
-/* Where a new entry is to go: UPPER_NONE or a whiteout's form, or -EEXIST
- * (or -errno) */
-static int state_for_new(struct ovl_fs *fs, int dirfd, const char *name)
+/* Where a new entry is to go in parent's upper dir: UPPER_NONE or a
+ * whiteout's form, or -EEXIST when the merged tree has the name (in the
+ * upper, or below it with nothing hiding it: the kernel looked the name up
+ * before asking, but a request may come from elsewhere), or -errno. */
+static int state_for_new(struct ovl_inode *parent, int dirfd, const char *name)
 {
-	int state = upper_state(fs, dirfd, name);
+	int state = upper_state(parent->fs, dirfd, name), lower;
 
-	return state == UPPER_ENTRY ? -EEXIST : state;
+	if (state == UPPER_ENTRY)
+		return -EEXIST;
+	if (state != UPPER_NONE)
+		return state;
+	lower = ovl_lower_positive(parent, name);
+	return lower < 0 ? lower : lower ? -EEXIST : UPPER_NONE;
 }
 
 /* Who owns a new object of req's caller in the upper directory updir: the
@@ -237,7 +244,7 @@ static int create_locked(fuse_req_t req, struct ovl_inode *parent, int updir, co
 {
 	struct ovl_fs *fs = parent->fs;
 	char tmp[NAME_MAX + 1];
-	int state = state_for_new(fs, updir, name);
+	int state = state_for_new(parent, updir, name);
 	struct new_owner o;
 	int ret;
 
@@ -393,11 +400,12 @@ static int keep_origin_in(struct ovl_inode *n, struct ovl_inode *dir, int updir)
 
 /* Under the new parent's lock: the link of the object src (an O_PATH fd)
  * at name in its upper dir. */
-static int link_locked(struct ovl_fs *fs, int src, int updir, const char *name)
+static int link_locked(struct ovl_inode *parent, int src, int updir, const char *name)
 {
+	struct ovl_fs *fs = parent->fs;
 	char tmp[NAME_MAX + 1];
 	struct ovl_procpath p;
-	int state = state_for_new(fs, updir, name);
+	int state = state_for_new(parent, updir, name);
 	int ret;
 
 	if (state < 0)
@@ -449,7 +457,7 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		if (ret == 0)
 			ret = keep_origin_in(n, q, d.fd);
 		if (ret == 0)
-			ret = link_locked(fs, src, d.fd, newname);
+			ret = link_locked(q, src, d.fd, newname);
 		if (ret == 0)
 			ret = ovl_dentry_add(q, newname, n);
 		if (ret == 0 && fstat(src, &e.attr) < 0)

@@ -39,6 +39,9 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_POSIX_ACL;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+#ifdef FUSE_CAP_SETXATTR_EXT
+	atomic_store(&fs->wire.setxattr_ext, (conn->want & FUSE_CAP_SETXATTR_EXT) != 0);
+#endif
 	ovl_debug("init: protocol %u.%u", conn->proto_major, conn->proto_minor);
 }
 

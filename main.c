@@ -146,6 +146,7 @@ int main(int argc, char **argv)
 		ovl_err("cannot mount on %s", cfg.mountpoint);
 		goto out_unmount;
 	}
+	ovl_wire_attach(fs, se);
 	apply_mount_attrs(&cfg);
 
 	/*

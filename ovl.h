@@ -22,6 +22,7 @@
  *   owner.c    ids mapped between disk and mount, override_stat, what stat shows
  *   xattr.c    extended attributes, internal names hidden
  *   fuse_ops.c the fuse_lowlevel_ops table, init and debug lines
+ *   wire.c     requests checked before libfuse parses them
  */
 #ifndef OVL_H
 #define OVL_H
@@ -224,6 +225,9 @@ struct ovl_fs {
 	_Atomic enum ovl_pt_reason passthrough_off_why; /* if not: OFF or EPERM */
 	atomic_bool pt_limit_said; /* the backing file limit was logged */
 	bool writeback;           /* the kernel caches writes */
+	struct {
+		atomic_bool setxattr_ext; /* SETXATTR carries the 7.33 header */
+	} wire;
 };
 
 static inline struct ovl_fs *ovl_fs(fuse_req_t req)
@@ -583,5 +587,10 @@ int ovl_copy_xattrs(struct ovl_fs *fs, int srcfd, int dstfd);
 
 /* fuse_ops.c */
 extern const struct fuse_lowlevel_ops ovl_ops;
+
+/* wire.c: requests checked before libfuse parses them, on the session's
+ * descriptor (after it is mounted); 0, or -errno when libfuse has no custom
+ * io (requests then reach it unchecked) */
+int ovl_wire_attach(struct ovl_fs *fs, struct fuse_session *se);
 
 #endif

@@ -14,13 +14,17 @@ set -euo pipefail
 PREFIX=${PREFIX:-/opt/fuse3}
 FUSE_MIN=${FUSE_MIN:-3.17}
 STAMP=$PREFIX/.debian-source-version   # written only after a successful install
+# What this script builds in, besides the version: an install made without
+# it is built again.  custom-io: the daemon checks every request before
+# libfuse parses it, through fuse_session_custom_io (wire.c).
+FEATURES="custom-io"
 
 installed() { PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig pkg-config --modversion fuse3 2>/dev/null; }
 
 # Idempotence: a previous run of this script left a good enough libfuse.
-if [[ -z ${FORCE:-} && -f $STAMP ]] && \
+if [[ -z ${FORCE:-} && -f $STAMP ]] && [[ $(sed -n 2p "$STAMP") == "$FEATURES" ]] && \
    PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig pkg-config --atleast-version="$FUSE_MIN" fuse3 2>/dev/null; then
-    echo "build-libfuse: libfuse $(installed) already in $PREFIX (Debian $(cat "$STAMP")), nothing to do"
+    echo "build-libfuse: libfuse $(installed) already in $PREFIX (Debian $(sed -n 1p "$STAMP"), $FEATURES), nothing to do"
     exit 0
 fi
 
@@ -71,9 +75,13 @@ dpkg-source -q -x "$WORK"/src/fuse3_*.dsc "$WORK/src/fuse3" >"$WORK/dpkg-source.
 # Library and headers only: no utils (keeps the system's setuid fusermount3),
 # no examples/tests (extra deps, not needed), no setuid/udev/init scripts.
 cd "$WORK/src/fuse3"
+# Where custom io is an option, it is off by default: turn it on.
+custom_io=()
+grep -qs "'enable-custom-io'" meson_options.txt && custom_io=(-Denable-custom-io=true)
 meson setup "$WORK/build" --prefix="$PREFIX" --libdir=lib --buildtype=release \
     -Ddefault_library=shared -Dutils=false -Dexamples=false -Dtests=false \
-    -Duseroot=false -Dinitscriptdir= >"$WORK/meson.log" 2>&1 || { cat "$WORK/meson.log" >&2; exit 1; }
+    -Duseroot=false -Dinitscriptdir= "${custom_io[@]}" >"$WORK/meson.log" 2>&1 ||
+    { cat "$WORK/meson.log" >&2; exit 1; }
 ninja -C "$WORK/build" >"$WORK/ninja.log" 2>&1 || { tail -n 50 "$WORK/ninja.log" >&2; exit 1; }
 
 # Replace any previous install atomically enough: stage, then swap.
@@ -82,7 +90,7 @@ DESTDIR="$PREFIX.new" meson install -C "$WORK/build" >/dev/null
 rm -rf "$PREFIX"
 mv "$PREFIX.new$PREFIX" "$PREFIX"
 rm -rf "$PREFIX.new"
-echo "$VER" >"$STAMP"
+printf '%s\n%s\n' "$VER" "$FEATURES" >"$STAMP"
 
 uring=$(grep -qs '#define HAVE_URING' "$WORK"/build/*config*.h && echo yes || echo no)
 echo "build-libfuse: built libfuse $(installed) from Debian fuse3 $VER ($MIRROR) into $PREFIX (io_uring: $uring)"
