@@ -33,6 +33,7 @@ teardown() {
 		chmod 0700 "$LOWER1/d" "$LOWER1/m"
 		echo done >"$TMP/chmodded"
 	) &
+	local chmodder=$!
 	run timeout 600 unshare -Urm sh -c '
 		"$1" -o "lowerdir=$2,upperdir=$3,workdir=$4" "$5" || exit 99
 		m="$5"
@@ -45,7 +46,8 @@ teardown() {
 		stat "$m/d/b" >/dev/null 2>"$6/e3" && echo "stat d/b: found" || echo "stat d/b: $(sed "s/.*: //" "$6/e3")"
 		rm "$m/m/upper_only" 2>"$6/e4" && echo "rm m/upper_only: done" || echo "rm m/upper_only: $(sed "s/.*: //" "$6/e4")"
 		umount "$m"' sh "$FUSE_OVERLAYFS" "$LOWER1" "$UPPER" "$WORK" "$MNT" "$TMP"
-	wait
+	# only this job: bats' own BATS_TEST_TIMEOUT watcher is a child too
+	wait "$chmodder"
 	assert_status 0
 	assert_output "before: a b | lower_only upper_only 
 ls d: Permission denied

@@ -24,6 +24,10 @@
 # Reported although bats runs them: any `&&` list or `!` command that is not
 # last in a loop body (a later iteration's status hides an earlier one), and
 # `X || { A && B; }` (bash does not exit when the group fails because A did).
+# Also reported, anywhere in the file: a bare `wait`.  With
+# BATS_TEST_TIMEOUT set (tests/run.sh sets it) bats' timeout watcher is a
+# child of the test too, so `wait` waits for it: the test hangs until it is
+# killed.  Wait for the job's own pid.
 # Only @test bodies are read: helper functions are not (their `cond && action`
 # idioms are not assertions); review those by hand.
 set -euo pipefail
@@ -366,4 +370,10 @@ function parse_command(ret,   t, kind, term) {
 }
 '
 
-awk "$AWK" "$@"
+rc=0
+awk "$AWK" "$@" || rc=$?
+if grep -nE '^[[:space:]]*wait[[:space:]]*(#.*)?$' "$@" /dev/null |
+	sed 's/^\([^:]*:[0-9]*\):.*/not ok lint \1: bare `wait` also waits for bats'"'"' timeout watcher/' | grep .; then
+	rc=1
+fi
+exit "$rc"

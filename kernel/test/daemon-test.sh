@@ -68,7 +68,9 @@ stop() { # stop MNT LOG: unmount from outside, the daemon must exit 0
 	return 1
 }
 rw_count() { grep -Ec "debug: (read|write) ino=" "$1"; }
-backing_lines() { cat /proc/"$PID"/fdinfo/* 2>/dev/null | grep "^fuse_backing:"; }
+# Each of the daemon's device fds (one per worker with clone_fd) lists all
+# the backing files of the connection: count each once.
+backing_lines() { cat /proc/"$PID"/fdinfo/* 2>/dev/null | grep "^fuse_backing:" | sort -u; }
 
 echo "daemon-test: uid $(id -u) in a user namespace: $(cat /proc/self/uid_map | tr -s ' ')"
 
