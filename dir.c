@@ -134,39 +134,90 @@ static int own_new(struct ovl_fs *fs, int dirfd, const char *name, int fd, mode_
 	return ret;
 }
 
-/* Makes the object in dirfd under name; returns an fd for regular files
- * and directories (O_PATH otherwise) in *fd. */
-static int make_object(fuse_req_t req, int dirfd, const char *name, mode_t mode, dev_t rdev,
-		       const char *link, int open_flags, const struct new_owner *o, int *fd)
-{
-	int ret = 0;
+/* A new upper object: an fd of it, and its inode, made while the object
+ * can still be thrown away.  Once it has its name only the table's own
+ * allocation (ovl_inode_attach) can fail. */
+struct new_object {
+	int fd;   /* for regular files and directories, O_PATH otherwise */
+	struct ovl_inode *inode;
+	struct stat st;
+	bool opaque;
+};
 
-	*fd = -1;
+static void new_object_drop(struct new_object *m)
+{
+	if (m->inode)
+		ovl_inode_free(m->inode);
+	m->inode = NULL;
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+}
+
+static int new_inode(struct ovl_fs *fs, struct new_object *m)
+{
+	struct ovl_inode *fresh;
+	int dfd;
+
+	if (fstat(m->fd, &m->st) < 0)
+		return -errno;
+	fresh = ovl_inode_alloc(fs, m->st.st_mode);
+	if (!fresh)
+		return -ENOMEM;
+	atomic_store(&fresh->layer, 0);
+	fresh->real_ino = m->st.st_ino;
+	fresh->ino = ovl_map_ino(fs, 0, m->st.st_ino);
+	if (S_ISDIR(m->st.st_mode)) {
+		dfd = openat(m->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0) {
+			ovl_inode_free(fresh);
+			return -errno;
+		}
+		ovl_dir_set_fd(fresh, 0, dfd);
+	}
+	m->inode = fresh;
+	return 0;
+}
+
+/* Makes the object in dirfd under name, and its inode.  On failure nothing
+ * is left: an object made but not opened, owned or given an inode is
+ * removed again. */
+static int make_object(fuse_req_t req, int dirfd, const char *name, mode_t mode, dev_t rdev,
+		       const char *link, int open_flags, const struct new_owner *o,
+		       struct new_object *m)
+{
+	int made, ret;
+
+	m->fd = -1;
 	switch (mode & S_IFMT) {
 	case S_IFREG:
-		*fd = openat(dirfd, name, (open_flags & ~O_TRUNC) | O_CREAT | O_EXCL | O_NOFOLLOW |
-						  O_CLOEXEC, mode & 07777);
+		m->fd = openat(dirfd, name, (open_flags & ~O_TRUNC) | O_CREAT | O_EXCL | O_NOFOLLOW |
+						   O_CLOEXEC, mode & 07777);
+		made = m->fd >= 0;
 		break;
 	case S_IFDIR:
-		if (mkdirat(dirfd, name, mode & 07777) == 0)
-			*fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		made = mkdirat(dirfd, name, mode & 07777) == 0;
+		if (made)
+			m->fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		break;
 	case S_IFLNK:
-		if (symlinkat(link, dirfd, name) == 0)
-			*fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		made = symlinkat(link, dirfd, name) == 0;
+		if (made)
+			m->fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		break;
 	default:
-		if (mknodat(dirfd, name, mode, rdev) == 0)
-			*fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		made = mknodat(dirfd, name, mode, rdev) == 0;
+		if (made)
+			m->fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		break;
 	}
-	if (*fd < 0)
-		return -errno;
-	ret = own_new(ovl_fs(req), dirfd, name, *fd, mode, o);
+	ret = m->fd < 0 ? -errno : own_new(ovl_fs(req), dirfd, name, m->fd, mode, o);
+	if (ret == 0)
+		ret = new_inode(ovl_fs(req), m);
 	if (ret < 0) {
-		close(*fd);
-		*fd = -1;
-		S_ISDIR(mode) ? unlinkat(dirfd, name, AT_REMOVEDIR) : unlinkat(dirfd, name, 0);
+		new_object_drop(m);
+		if (made)
+			(void)unlinkat(dirfd, name, S_ISDIR(mode) ? AT_REMOVEDIR : 0);
 	}
 	return ret;
 }
@@ -178,7 +229,10 @@ static int replace_whiteout(struct ovl_fs *fs, int dirfd, const char *name, cons
 	if (state == UPPER_WH_FILE) {
 		if (renameat2(fs->workfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0)
 			return -errno;
-		return ovl_remove_wh_name(fs, dirfd, name);
+		/* done: the entry wins over a .wh. file of its own layer */
+		if (ovl_remove_wh_name(fs, dirfd, name) < 0)
+			ovl_err("cannot remove the whiteout file of %s: %s", name, strerror(errno));
+		return 0;
 	}
 	if (!is_dir)
 		return renameat(fs->workfd, tmp, dirfd, name) < 0 ? -errno : 0;
@@ -186,45 +240,32 @@ static int replace_whiteout(struct ovl_fs *fs, int dirfd, const char *name, cons
 	 * drop the whiteout that lands in the workdir */
 	if (renameat2(fs->workfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0)
 		return -errno;
-	unlinkat(fs->workfd, tmp, 0);
+	ovl_work_cleanup(fs, tmp);
 	return 0;
 }
 
-/* The entry of a new upper object (fd: the object itself) at (parent,
- * name); name NULL for an O_TMPFILE file, reached by orphan_fd. */
-static int new_entry(struct ovl_inode *parent, const char *name, int fd, bool opaque,
+/* The entry of the new upper object m at (parent, name), m's inode
+ * taken over; name NULL for an O_TMPFILE file, reached by orphan_fd. */
+static int new_entry(struct ovl_inode *parent, const char *name, struct new_object *m,
 		     int orphan_fd, struct fuse_entry_param *e)
 {
 	struct ovl_fs *fs = parent->fs;
-	struct ovl_inode *fresh, *n;
-	struct stat st;
+	struct ovl_inode *fresh = m->inode, *n;
 
+	m->inode = NULL;
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = e->entry_timeout = fs->timeout;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	ovl_override_apply_fd(fs, fd, &st);
-	fresh = ovl_inode_alloc(fs, st.st_mode);
-	if (!fresh)
-		return -ENOMEM;
-	atomic_store(&fresh->layer, 0);
-	fresh->real_ino = st.st_ino;
-	fresh->ino = ovl_map_ino(fs, 0, st.st_ino);
-	if (S_ISDIR(st.st_mode)) {
-		int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0) {
-			ovl_inode_free(fresh);
-			return -errno;
-		}
-		ovl_dir_set_fd(fresh, 0, dfd);
-		atomic_store(&fresh->dir->opaque_upper, opaque);
-	}
+	/* the times since the rename into place; the earlier ones will do */
+	(void)fstat(m->fd, &m->st);
+	e->attr = m->st;
+	ovl_override_apply_fd(fs, m->fd, &e->attr);
+	if (fresh->dir)
+		atomic_store(&fresh->dir->opaque_upper, m->opaque);
 	atomic_store(&fresh->orphan_fd, orphan_fd);
 	n = ovl_inode_attach(parent, name, fresh, OVL_ATTACH_NEW, true);
 	if (!n)
 		return -ENOMEM;
 	e->ino = n->id;
-	e->attr = st;
 	ovl_present_stat(n, &e->attr);
 	ovl_inode_put(n);
 	return 0;
@@ -239,8 +280,8 @@ static int new_entry(struct ovl_inode *parent, const char *name, int fd, bool op
  * crash leaves in the workdir goes at the next mount.
  */
 static int create_locked(fuse_req_t req, struct ovl_inode *parent, int updir, const char *name,
-			 mode_t mode, dev_t rdev, const char *link, int open_flags, int *fd,
-			 bool *opaque)
+			 mode_t mode, dev_t rdev, const char *link, int open_flags,
+			 struct new_object *m)
 {
 	struct ovl_fs *fs = parent->fs;
 	char tmp[NAME_MAX + 1];
@@ -248,26 +289,26 @@ static int create_locked(fuse_req_t req, struct ovl_inode *parent, int updir, co
 	struct new_owner o;
 	int ret;
 
-	*opaque = false;
 	if (state < 0)
 		return state;
 	new_owner(req, updir, mode, &o);
 	if (state == UPPER_NONE && o.in_place)
-		return make_object(req, updir, name, mode, rdev, link, open_flags, &o, fd);
+		return make_object(req, updir, name, mode, rdev, link, open_flags, &o, m);
 	ovl_work_tmpname(fs, tmp);
-	ret = make_object(req, fs->workfd, tmp, mode, rdev, link, open_flags, &o, fd);
+	ret = make_object(req, fs->workfd, tmp, mode, rdev, link, open_flags, &o, m);
+	if (ret < 0)
+		return ret;
 	/* a new directory where a whiteout was must not show what it hid */
-	if (ret == 0 && S_ISDIR(mode) && state != UPPER_NONE) {
-		ret = ovl_set_opaque(fs, *fd);
-		*opaque = true;
+	if (S_ISDIR(mode) && state != UPPER_NONE) {
+		ret = ovl_set_opaque(fs, m->fd);
+		m->opaque = true;
 	}
 	if (ret == 0 && state == UPPER_NONE)
 		ret = renameat2(fs->workfd, tmp, updir, name, RENAME_NOREPLACE) < 0 ? -errno : 0;
 	else if (ret == 0)
 		ret = replace_whiteout(fs, updir, name, tmp, S_ISDIR(mode), state);
-	if (ret < 0 && *fd >= 0) {
-		close(*fd);
-		*fd = -1;
+	if (ret < 0) {
+		new_object_drop(m);
 		ovl_remove_tree_at(fs->workfd, tmp);
 	}
 	return ret;
@@ -278,8 +319,8 @@ int ovl_create_object(fuse_req_t req, struct ovl_inode *parent, const char *name
 		      struct fuse_entry_param *e)
 {
 	OVL_DFD d = { .fd = -1 };
-	bool opaque;
-	int fd = -1, ret;
+	struct new_object m = { .fd = -1 };
+	int ret;
 
 	if (!ovl_valid_name(name))
 		return strlen(name) > NAME_MAX ? -ENAMETOOLONG : -EINVAL;
@@ -289,17 +330,15 @@ int ovl_create_object(fuse_req_t req, struct ovl_inode *parent, const char *name
 	ovl_dir_lock(parent, true);
 	ret = ovl_dir_fd(parent, 0, &d);
 	if (ret == 0)
-		ret = create_locked(req, parent, d.fd, name, mode, rdev, link, open_flags, &fd,
-				    &opaque);
+		ret = create_locked(req, parent, d.fd, name, mode, rdev, link, open_flags, &m);
 	if (ret == 0)
-		ret = new_entry(parent, name, fd, opaque, -1, e);
+		ret = new_entry(parent, name, &m, -1, e);
 	ovl_dir_unlock(parent);
 	if (ret == 0 && fdp && S_ISREG(mode)) {
-		*fdp = fd;
-		fd = -1;
+		*fdp = m.fd;
+		m.fd = -1;
 	}
-	if (fd >= 0)
-		close(fd);
+	new_object_drop(&m);
 	return ret;
 }
 
@@ -312,33 +351,36 @@ int ovl_create_tmpfile(fuse_req_t req, struct ovl_inode *parent, mode_t mode, in
 		       int *fdp, struct fuse_entry_param *e)
 {
 	OVL_DFD d = { .fd = -1 };
+	struct new_object m = { .fd = -1 };
 	struct new_owner o;
 	struct ovl_procpath p;
-	int fd, path_fd = -1, ret;
+	int path_fd = -1, ret;
 
 	ret = ovl_copy_up(parent, false);
 	if (ret == 0)
 		ret = ovl_dir_fd(parent, 0, &d);
 	if (ret < 0)
 		return ret;
-	fd = openat(d.fd, ".", (open_flags & ~O_TRUNC) | O_TMPFILE | O_CLOEXEC, mode & 07777);
-	if (fd < 0)
+	m.fd = openat(d.fd, ".", (open_flags & ~O_TRUNC) | O_TMPFILE | O_CLOEXEC, mode & 07777);
+	if (m.fd < 0)
 		return -errno;
 	new_owner(req, d.fd, S_IFREG | mode, &o);
-	ret = own_new(ovl_fs(req), d.fd, "", fd, mode, &o);
-	if (ret == 0 && (path_fd = open(ovl_procpath(&p, fd), O_PATH | O_CLOEXEC)) < 0)
+	ret = own_new(ovl_fs(req), d.fd, "", m.fd, mode, &o);
+	if (ret == 0 && (path_fd = open(ovl_procpath(&p, m.fd), O_PATH | O_CLOEXEC)) < 0)
 		ret = -errno;
+	if (ret == 0)
+		ret = new_inode(ovl_fs(req), &m);
 	if (ret == 0) {
-		ret = new_entry(parent, NULL, fd, false, path_fd, e);
+		ret = new_entry(parent, NULL, &m, path_fd, e);
 		path_fd = -1;   /* the inode's, or closed with it */
 	}
 	if (ret == 0) {
-		*fdp = fd;
-		return 0;
+		*fdp = m.fd;
+		m.fd = -1;
 	}
 	if (path_fd >= 0)
 		close(path_fd);
-	close(fd);
+	new_object_drop(&m);
 	return ret;
 }
 
@@ -509,7 +551,8 @@ static int remove_upper(struct ovl_fs *fs, int dirfd, const char *name, bool is_
 		if (renameat(dirfd, name, fs->workfd, tmp) < 0)
 			return -errno;
 	}
-	return ovl_remove_tree_at(fs->workfd, tmp);
+	ovl_work_cleanup(fs, tmp);
+	return 0;
 }
 
 /* Before the last name of n goes: an O_PATH fd that reaches it without one
@@ -675,8 +718,22 @@ static int clear_empty(struct ovl_fs *fs, int dirfd, const char *name)
 		(void)!fchownat(fs->workfd, tmp, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
 	if (ret == 0 && renameat2(fs->workfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0)
 		ret = -errno;
-	ovl_remove_tree_at(fs->workfd, tmp);
+	ovl_work_cleanup(fs, tmp);
 	return ret;
+}
+
+/* Over a char whiteout the source is exchanged with it in one step, as a
+ * directory cannot replace a device: the whiteout lands at the old name,
+ * where it stays when a lower entry is there to hide; else it goes then (a
+ * crash before leaves a whiteout of nothing, which hides nothing).
+ * -EINVAL: the upper filesystem cannot exchange. */
+static int exchange_with_whiteout(struct rename_ctx *r, int old_lower)
+{
+	if (renameat2(r->pfd, r->name, r->qfd, r->newname, RENAME_EXCHANGE) < 0)
+		return -errno;
+	if (!old_lower && unlinkat(r->pfd, r->name, 0) < 0)
+		ovl_err("cannot remove a whiteout of nothing at %s: %s", r->name, strerror(errno));
+	return 0;
 }
 
 static int rename_plain(struct rename_ctx *r)
@@ -701,20 +758,22 @@ static int rename_plain(struct rename_ctx *r)
 	if (ret == 0 && state == UPPER_ENTRY && r->dst && ovl_is_dir(r->dst) &&
 	    ovl_dir_is_merged(r->dst))
 		ret = clear_empty(fs, r->qfd, r->newname);
-	if (ret == 0 && ovl_is_dir(r->src) && state == UPPER_WHITEOUT) {
-		/* a directory cannot be renamed over the whiteout device; a
-		 * .wh. file keeps the name hidden meanwhile */
-		ret = ovl_create_wh_file(fs, r->qfd, r->newname);
-		if (ret == 0 && unlinkat(r->qfd, r->newname, 0) < 0)
-			ret = -errno;
-		state = UPPER_WH_FILE;
-	}
 	if (ret < 0)
 		return ret;
 	if (r->dst)
 		victim_fd = fd_for_orphan(r->q, r->newname, r->dst);
-	ret = -EINVAL;
-	if (old_lower && fs->char_whiteouts && state != UPPER_WH_FILE) {
+	ret = state == UPPER_WHITEOUT ? exchange_with_whiteout(r, old_lower) : -EINVAL;
+	if (ret == -EINVAL && ovl_is_dir(r->src) && state == UPPER_WHITEOUT) {
+		/* no RENAME_EXCHANGE, and a directory cannot be renamed over
+		 * the device: a .wh. file keeps the name hidden meanwhile */
+		ret = ovl_create_wh_file(fs, r->qfd, r->newname);
+		if (ret == 0 && unlinkat(r->qfd, r->newname, 0) < 0)
+			ret = -errno;
+		state = UPPER_WH_FILE;
+		if (ret == 0)
+			ret = -EINVAL;
+	}
+	if (ret == -EINVAL && old_lower && fs->char_whiteouts && state != UPPER_WH_FILE) {
 		/* the source leaves a whiteout behind in the same step */
 		ret = renameat2(r->pfd, r->name, r->qfd, r->newname, RENAME_WHITEOUT) < 0 ? -errno : 0;
 		if (ret == 0)

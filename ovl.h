@@ -425,6 +425,7 @@ int ovl_set_impure(struct ovl_fs *fs, int dirfd);
 /* A .wh.NAME file beside name: 1, 0, or -errno */
 int ovl_whiteout_in_layer(struct ovl_fs *fs, int dirfd, const char *name);
 int ovl_work_tmpname(struct ovl_fs *fs, char name[NAME_MAX + 1]);
+void ovl_work_cleanup(struct ovl_fs *fs, const char *tmp);
 
 /* copyup.c */
 int ovl_copy_up(struct ovl_inode *n, bool with_data);

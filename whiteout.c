@@ -172,3 +172,16 @@ int ovl_work_tmpname(struct ovl_fs *fs, char name[NAME_MAX + 1])
 		 atomic_fetch_add(&fs->tmp_counter, 1));
 	return 0;
 }
+
+/* Throws away what an operation left in the workdir once it is done (the
+ * old upper entry, a spare whiteout).  The operation has happened: failing
+ * here must not make it report an error.  What stays is invisible and goes
+ * at the next mount. */
+void ovl_work_cleanup(struct ovl_fs *fs, const char *tmp)
+{
+	int ret = ovl_remove_tree_at(fs->workfd, tmp);
+
+	if (ret < 0)
+		ovl_err("cannot remove %s from the workdir (removed at the next mount): %s", tmp,
+			strerror(-ret));
+}

@@ -11,7 +11,7 @@ PKGS=(
     build-essential autoconf automake libtool pkg-config   # autotools build
     libfuse3-dev fuse3 libcap-dev libseccomp-dev            # libraries we link
     dpkg-dev meson ninja-build liburing-dev libnuma-dev     # build-libfuse.sh (io_uring needs both)
-    bats attr acl fio util-linux libcap2-bin                # tests: xattr/acl tools, fio, unshare, setcap
+    bats attr acl fio util-linux libcap2-bin strace         # tests: xattr/acl tools, fio, unshare, setcap
     fuse-overlayfs                                          # Debian's 1.10: the comparison peer
     podman runc uidmap busybox-static procps                # podman suites (runc: crun fails here)
     debootstrap qemu-system-x86 xz-utils                    # kernel/: trixie chroot, VM test
