@@ -103,6 +103,12 @@ static int apply_setattr(struct ovl_fs *fs, const struct ovl_loc *loc, struct ov
 	struct stat cur;
 	int fd, ret = 0;
 
+	/* The mtime that comes with a size is the kernel's "now" (truncate(2)
+	 * and O_TRUNC send both; no call sets a size and a chosen mtime), and
+	 * truncate(2) of the upper file sets it itself: one step, not two that
+	 * could fail apart. */
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		to_set &= ~(FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW);
 	fd = ovl_loc_open(loc, O_PATH);
 	if (fd < 0)
 		return fd;

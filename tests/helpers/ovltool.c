@@ -7,7 +7,7 @@
  * success, 1 on a failed syscall, 2 on a usage error.
  *
  *   rename2 none|noreplace|exchange|whiteout OLD NEW
- *   tmpfile DIR [LINKNAME]       O_TMPFILE, write, read back, optional linkat
+ *   tmpfile DIR [LINKNAME]       O_TMPFILE, write, read back, fsync, optional linkat
  *   cfr SRC DST                  copy_file_range of all of SRC into DST
  *   seek FILE data|hole OFFSET   prints the resulting offset
  *   unlinked FILE                open, unlink, then write/read the open fd
@@ -102,6 +102,10 @@ static int cmd_tmpfile(int argc, char **argv)
 		printf("readback-mismatch\n");
 		return 1;
 	}
+	/* the data on disk before the file gets a name (with the writeback
+	 * cache the write above only reached the page cache) */
+	if (fsync(fd) < 0)
+		return fail();
 	if (argc > 3) {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 		if (linkat(AT_FDCWD, proc, AT_FDCWD, argv[3], AT_SYMLINK_FOLLOW) < 0)
