@@ -27,13 +27,21 @@
  *  - rename: the marks first, each invisible where it is made (opaque on
  *    the moving directory, which is wholly upper; impure on the new
  *    parent); over a merged directory, an empty opaque one is swapped in
- *    for it (clear_empty: the target stays an empty directory); a directory
- *    over a char whiteout gets a .wh. file before the device goes; then the
- *    rename itself leaves the old name's whiteout in the same step
- *    (RENAME_WHITEOUT), or a .wh. file made before it; a .wh. file at the
- *    new name goes last.  RENAME_EXCHANGE: marks, then one exchange.
+ *    for it (clear_empty: the target stays an empty directory); over a
+ *    char whiteout the source is exchanged with it in one step, the
+ *    whiteout landing at the old name (kept there when a lower entry needs
+ *    hiding, else removed next: a crash in between leaves a whiteout of
+ *    nothing); otherwise the rename itself leaves the old name's whiteout
+ *    in the same step (RENAME_WHITEOUT), or a .wh. file made before it
+ *    (and a directory over a char whiteout without RENAME_EXCHANGE gets a
+ *    .wh. file before the device goes); a .wh. file at the new name goes
+ *    last.  RENAME_EXCHANGE: marks, then one exchange.
  *  - copy-up (copyup.c): built in the workdir whole, then renamed over
  *    nothing.
+ * Once the step that makes an operation happen is done, nothing after it
+ * fails the operation: what is left in the workdir to remove goes at the
+ * next mount if removing it now fails (logged).  Before that step, a
+ * failure undoes what was made.
  */
 #include <errno.h>
 #include <fcntl.h>
