@@ -105,9 +105,9 @@ static int build_copy(struct ovl_fs *fs, int srcdir, int srclayer, const char *n
 
 	switch (st->st_mode & S_IFMT) {
 	case S_IFREG:
-		src = openat(srcdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		src = ovl_open_noatime(srcdir, name, O_RDONLY | O_NOFOLLOW);
 		if (src < 0)
-			return -errno;
+			return src;
 		dst = openat(fs->workfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (dst < 0) {
 			ret = -errno;

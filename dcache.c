@@ -200,6 +200,9 @@ int ovl_loc_open(const struct ovl_loc *loc, int flags)
 	struct ovl_procpath p;
 	int fd;
 
+	if (flags & O_NOATIME)
+		return ovl_open_noatime(loc->dirfd, loc->name,
+					(flags & ~O_NOATIME) | (*loc->name ? O_NOFOLLOW : 0));
 	if (*loc->name)
 		fd = openat(loc->dirfd, loc->name, flags | O_NOFOLLOW | O_CLOEXEC);
 	else if (flags & O_PATH)
@@ -228,6 +231,9 @@ int ovl_inode_open(struct ovl_inode *n, int flags, int *fd, int *layer)
 	/* the layer it was opened in, which a copy-up may change right after */
 	if (layer)
 		*layer = k;
+	/* reads never change a lower layer, its atimes included */
+	if (ovl_layer_is_lower(n->fs, k) && !(flags & O_PATH))
+		flags |= O_NOATIME;
 	if (ret == 0)
 		ret = *fd = ovl_loc_open(&loc, flags);
 	return ret < 0 ? ret : 0;

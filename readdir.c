@@ -144,13 +144,17 @@ static int merge_dir_ino(struct ovl_fs *fs, struct dir_entry *e, int dirfd_top, 
 static int read_layer(struct ovl_fs *fs, struct dir_handle *h, int dirfd, int k, int topfd,
 		      bool impure)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *dir;
-	int ret = 0;
+	int fd, ret = 0;
 
+	/* listing a lower directory leaves its atime alone */
+	if (ovl_layer_is_lower(fs, k))
+		fd = ovl_open_noatime(dirfd, ".", O_RDONLY | O_DIRECTORY);
+	else if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		fd = -errno;
 	if (fd < 0)
-		return -errno;
+		return fd;
 	dir = fdopendir(fd);
 	if (!dir) {
 		close(fd);

@@ -27,6 +27,24 @@ int ovl_openat_beneath(int dirfd, const char *path, int flags, mode_t mode)
 	return fd < 0 ? -errno : fd;
 }
 
+static int open_at(int dirfd, const char *name, int flags)
+{
+	struct ovl_procpath p;
+
+	if (*name)
+		return openat(dirfd, name, flags | O_CLOEXEC);
+	return open(ovl_procpath(&p, dirfd), flags | O_CLOEXEC);
+}
+
+int ovl_open_noatime(int dirfd, const char *name, int flags)
+{
+	int fd = open_at(dirfd, name, flags | O_NOATIME);
+
+	if (fd < 0 && errno == EPERM)
+		fd = open_at(dirfd, name, flags);
+	return fd < 0 ? -errno : fd;
+}
+
 int ovl_empty_dir(int dirfd)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
