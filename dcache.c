@@ -201,8 +201,7 @@ int ovl_loc_open(const struct ovl_loc *loc, int flags)
 	int fd;
 
 	if (flags & O_NOATIME)
-		return ovl_open_noatime(loc->dirfd, loc->name,
-					(flags & ~O_NOATIME) | (*loc->name ? O_NOFOLLOW : 0));
+		return ovl_open_noatime(loc->dirfd, loc->name, (flags & ~O_NOATIME) | O_NOFOLLOW);
 	if (*loc->name)
 		fd = openat(loc->dirfd, loc->name, flags | O_NOFOLLOW | O_CLOEXEC);
 	else if (flags & O_PATH)

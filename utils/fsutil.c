@@ -33,7 +33,9 @@ static int open_at(int dirfd, const char *name, int flags)
 
 	if (*name)
 		return openat(dirfd, name, flags | O_CLOEXEC);
-	return open(ovl_procpath(&p, dirfd), flags | O_CLOEXEC);
+	/* dirfd's object itself, through its /proc link: a link O_NOFOLLOW
+	 * would refuse (ELOOP) */
+	return open(ovl_procpath(&p, dirfd), (flags & ~O_NOFOLLOW) | O_CLOEXEC);
 }
 
 int ovl_open_noatime(int dirfd, const char *name, int flags)

@@ -17,7 +17,8 @@ int ovl_openat_beneath(int dirfd, const char *path, int flags, mode_t mode);
  * openat(dirfd, name, flags | O_NOATIME): reading through the fd leaves the
  * object's atime alone.  O_NOATIME is refused (EPERM) to whom neither owns
  * the object nor has CAP_FOWNER over it; the open is retried without it
- * then.  name "" reopens dirfd itself (through /proc).  An fd or -errno.
+ * then.  name "" reopens dirfd itself (through /proc; O_NOFOLLOW is
+ * ignored there).  An fd or -errno.
  */
 int ovl_open_noatime(int dirfd, const char *name, int flags);
 
