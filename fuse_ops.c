@@ -39,6 +39,14 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_POSIX_ACL;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+#ifdef FUSE_CAP_NO_EXPORT_SUPPORT
+	/* A handle names a FUSE id, which dies with the inode and the mount:
+	 * name_to_handle_at and NFS export are refused (EOPNOTSUPP), as by
+	 * kernel overlayfs without nfs_export, rather than give handles that
+	 * go stale. */
+	if (conn->capable & FUSE_CAP_NO_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_NO_EXPORT_SUPPORT;
+#endif
 #ifdef FUSE_CAP_SETXATTR_EXT
 	atomic_store(&fs->wire.setxattr_ext, (conn->want & FUSE_CAP_SETXATTR_EXT) != 0);
 #endif

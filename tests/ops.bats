@@ -351,6 +351,17 @@ libfuse_version() {
 	assert_eq tmpdata "$(cat "$UPPER/lowdir/t")"
 }
 
+@test "file handles: name_to_handle_at refused with EOPNOTSUPP, as kernel overlayfs without nfs_export" {
+	mkdir -p "$TMP/ku" "$TMP/kw" "$TMP/kmnt"
+	mount -t overlay overlay -o "lowerdir=$LOWER1,upperdir=$TMP/ku,workdir=$TMP/kw,nfs_export=off" "$TMP/kmnt"
+	local kernel ours
+	kernel="$(ovltool handle "$TMP/kmnt/file1" || true)"
+	umount "$TMP/kmnt"
+	ours="$(ovltool handle "$MNT/file1" || true)"
+	assert_eq EOPNOTSUPP "$kernel" "kernel overlayfs"
+	assert_eq "$kernel" "$ours"
+}
+
 @test "a file unlinked while open stays readable and writable" {
 	echo data >"$MNT/open_up"
 	run ovltool unlinked "$MNT/open_up"

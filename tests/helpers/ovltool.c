@@ -21,6 +21,8 @@
  *   mmapwrite FILE OFFSET STRING write STRING at OFFSET through a MAP_SHARED
  *                                mapping, msync(MS_SYNC) (FILE must be that long)
  *   pread FD OFFSET LEN          pread of an inherited fd, prints the bytes read
+ *   handle PATH                  name_to_handle_at, then open_by_handle_at
+ *                                with an fd of PATH as mount_fd
  *   syslogd SOCKET FILE          a minimal syslog: binds a datagram socket at
  *                                SOCKET (mode 0666), prints "ok", then appends
  *                                every message received to FILE as one line
@@ -65,6 +67,32 @@ static int usage(void)
 {
 	fprintf(stderr, "ovltool: bad usage\n");
 	return 2;
+}
+
+static int cmd_handle(int argc, char **argv)
+{
+	struct file_handle *fh;
+	int mount_id, mfd, fd;
+
+	if (argc != 3)
+		return usage();
+	fh = malloc(sizeof(*fh) + MAX_HANDLE_SZ);
+	if (!fh)
+		return fail();
+	fh->handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(AT_FDCWD, argv[2], fh, &mount_id, 0) < 0)
+		return fail();
+	mfd = open(argv[2], O_RDONLY);
+	if (mfd < 0)
+		return fail();
+	fd = open_by_handle_at(mfd, fh, O_RDONLY);
+	if (fd < 0)
+		return fail();
+	close(fd);
+	close(mfd);
+	free(fh);
+	printf("ok\n");
+	return 0;
 }
 
 static int cmd_rename2(int argc, char **argv)
@@ -401,6 +429,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(argv[1], "rename2"))
 		return cmd_rename2(argc, argv);
+	if (!strcmp(argv[1], "handle"))
+		return cmd_handle(argc, argv);
 	if (!strcmp(argv[1], "tmpfile"))
 		return cmd_tmpfile(argc, argv);
 	if (!strcmp(argv[1], "cfr"))
