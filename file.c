@@ -117,6 +117,14 @@ static void debug_open(const char *what, const struct fuse_entry_param *e,
 		ovl_debug("%s -> %s", what, ovl_passthrough_how(f, fi, how, sizeof(how)));
 }
 
+/* A passed-through file open for writing: from its open on, the kernel's
+ * cached attributes of the inode may go stale (ovl_attr_timeout); those
+ * cached before are dropped at its open. */
+static bool pt_writer(const struct ovl_file *f)
+{
+	return f->passthrough && ovl_open_writes(f->flags);
+}
+
 /* Account a new open file handle, choose how the kernel does its I/O and
  * answer; what: the request (-o debug), e: the entry, for create (its
  * kernel reference goes again if the file cannot be opened). */
@@ -125,8 +133,11 @@ static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
 		       const struct fuse_entry_param *e)
 {
 	struct ovl_inode *n = f->inode;
+	struct fuse_entry_param entry;
 	int ret = ovl_passthrough_open(fs, n, f, fi);
 
+	if (ret == 0 && pt_writer(f) && atomic_fetch_add(&n->pt_writers, 1) == 0 && !e)
+		fuse_lowlevel_notify_inval_inode(fs->se, n->id, -1, 0);
 	if (ret == 0) {
 		f->accounted = true;
 		atomic_fetch_add(&n->opens, 1);
@@ -143,7 +154,11 @@ static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	ret = e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi);
+	if (e) {
+		entry = *e;
+		entry.attr_timeout = ovl_attr_timeout(fs, n);
+	}
+	ret = e ? fuse_reply_create(req, &entry, fi) : fuse_reply_open(req, fi);
 	if (ret == -ENOENT)   /* the opener is gone: no release will come */
 		ovl_file_put((struct ovl_file *)ovl_handle_remove(&fs->handles, fi->fh,
 								  OVL_HANDLE_FILE));
@@ -299,6 +314,8 @@ static void file_free(struct ovl_handle *h, bool connected)
 {
 	struct ovl_file *f = (struct ovl_file *)h;
 
+	if (f->accounted && pt_writer(f))
+		atomic_fetch_sub(&f->inode->pt_writers, 1);
 	if (f->accounted) {
 		ovl_passthrough_release(f->inode->fs, f, connected);
 		atomic_fetch_sub(&f->inode->opens, 1);

@@ -135,6 +135,8 @@ struct ovl_inode {
 	pthread_mutex_t copyup_lock;
 	struct ovl_dir *dir;      /* NULL for non-directories */
 	atomic_int opens;         /* open files */
+	atomic_int pt_writers;    /* of them, passed through and writing: see
+				   * ovl_attr_timeout */
 	/* How the kernel does I/O on its opens (passthrough.c), under io_lock */
 	pthread_mutex_t io_lock;
 	int backing_id;           /* registered backing file, 0 = none */
@@ -243,6 +245,14 @@ static inline bool ovl_is_dir(const struct ovl_inode *n)
 static inline int ovl_inode_layer(const struct ovl_inode *n)
 {
 	return atomic_load_explicit(&n->layer, memory_order_acquire);
+}
+
+/* How long the kernel may keep n's attributes.  Writes through a mapping of
+ * a passed-through file change the backing file behind the kernel's FUSE
+ * inode: while such a file is open its attributes are not cached. */
+static inline double ovl_attr_timeout(const struct ovl_fs *fs, struct ovl_inode *n)
+{
+	return atomic_load(&n->pt_writers) ? 0 : fs->timeout;
 }
 
 /* An open with these flags changes the file's data. */

@@ -365,6 +365,21 @@ ovl_lower_path() {
 	assert_no_io
 }
 
+@test "passthrough: mtime and ctime after a write through a shared mapping are the upper file's" {
+	make_layers
+	ovl_mount debug passthrough=upper
+	pt_require
+	head -c 20000 /dev/zero >"$MNT/mapped"
+	touch -d 2020-01-01 "$MNT/mapped"
+	stat "$MNT/mapped" >/dev/null   # the kernel holds its attributes now
+	run ovltool mmapwrite "$MNT/mapped" 10 HELLO
+	assert_output ok
+	assert_eq passthrough "$(open_result "$(last_open_ino)")"
+	[ "$(stat -c %Y "$UPPER/mapped")" -gt "$(date -d 2020-01-02 +%s)" ]
+	assert_eq "$(stat -c '%y %z %s' "$UPPER/mapped")" "$(stat -c '%y %z %s' "$MNT/mapped")"
+	assert_no_io
+}
+
 @test "passthrough: a binary copied into the mount executes" {
 	make_layers
 	ovl_mount debug passthrough=upper
