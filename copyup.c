@@ -105,7 +105,7 @@ static int build_copy(struct ovl_fs *fs, int srcdir, int srclayer, const char *n
 
 	switch (st->st_mode & S_IFMT) {
 	case S_IFREG:
-		src = ovl_open_noatime(srcdir, name, O_RDONLY | O_NOFOLLOW);
+		src = ovl_open_at(srcdir, name, O_RDONLY | O_NOFOLLOW | O_NOATIME);
 		if (src < 0)
 			return src;
 		dst = openat(fs->workfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -197,17 +197,11 @@ int ovl_locate(struct ovl_inode *n, int layer, struct ovl_loc *loc)
 
 int ovl_loc_open(const struct ovl_loc *loc, int flags)
 {
-	struct ovl_procpath p;
 	int fd;
 
-	if (flags & O_NOATIME)
-		return ovl_open_noatime(loc->dirfd, loc->name, (flags & ~O_NOATIME) | O_NOFOLLOW);
-	if (*loc->name)
-		fd = openat(loc->dirfd, loc->name, flags | O_NOFOLLOW | O_CLOEXEC);
-	else if (flags & O_PATH)
-		fd = fcntl(loc->dirfd, F_DUPFD_CLOEXEC, 0);
-	else   /* reopen the object itself, as the kernel does for /proc links */
-		fd = open(ovl_procpath(&p, loc->dirfd), (flags & ~O_NOFOLLOW) | O_CLOEXEC);
+	if (*loc->name || !(flags & O_PATH))
+		return ovl_open_at(loc->dirfd, loc->name, flags | O_NOFOLLOW);
+	fd = fcntl(loc->dirfd, F_DUPFD_CLOEXEC, 0);
 	return fd < 0 ? -errno : fd;
 }
 

@@ -136,11 +136,12 @@ static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
 	struct fuse_entry_param entry;
 	int ret = ovl_passthrough_open(fs, n, f, fi);
 
-	if (ret == 0 && pt_writer(f) && atomic_fetch_add(&n->pt_writers, 1) == 0 && !e)
-		fuse_lowlevel_notify_inval_inode(fs->se, n->id, -1, 0);
 	if (ret == 0) {
 		f->accounted = true;
 		atomic_fetch_add(&n->opens, 1);
+		/* a new file's entry below carries the timeout instead */
+		if (pt_writer(f) && atomic_fetch_add(&n->pt_writers, 1) == 0 && !e)
+			fuse_lowlevel_notify_inval_inode(fs->se, n->id, -1, 0);
 		atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
 		fi->fh = ovl_handle_add(&fs->handles, &f->h);
 		if (!fi->fh)
@@ -314,9 +315,9 @@ static void file_free(struct ovl_handle *h, bool connected)
 {
 	struct ovl_file *f = (struct ovl_file *)h;
 
-	if (f->accounted && pt_writer(f))
-		atomic_fetch_sub(&f->inode->pt_writers, 1);
 	if (f->accounted) {
+		if (pt_writer(f))
+			atomic_fetch_sub(&f->inode->pt_writers, 1);
 		ovl_passthrough_release(f->inode->fs, f, connected);
 		atomic_fetch_sub(&f->inode->opens, 1);
 	}

@@ -149,10 +149,8 @@ static int read_layer(struct ovl_fs *fs, struct dir_handle *h, int dirfd, int k,
 	int fd, ret = 0;
 
 	/* listing a lower directory leaves its atime alone */
-	if (ovl_layer_is_lower(fs, k))
-		fd = ovl_open_noatime(dirfd, ".", O_RDONLY | O_DIRECTORY);
-	else if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		fd = -errno;
+	fd = ovl_open_at(dirfd, ".", O_RDONLY | O_DIRECTORY |
+					(ovl_layer_is_lower(fs, k) ? O_NOATIME : 0));
 	if (fd < 0)
 		return fd;
 	dir = fdopendir(fd);

@@ -38,12 +38,12 @@ static int open_at(int dirfd, const char *name, int flags)
 	return open(ovl_procpath(&p, dirfd), (flags & ~O_NOFOLLOW) | O_CLOEXEC);
 }
 
-int ovl_open_noatime(int dirfd, const char *name, int flags)
+int ovl_open_at(int dirfd, const char *name, int flags)
 {
-	int fd = open_at(dirfd, name, flags | O_NOATIME);
+	int fd = open_at(dirfd, name, flags);
 
-	if (fd < 0 && errno == EPERM)
-		fd = open_at(dirfd, name, flags);
+	if (fd < 0 && errno == EPERM && (flags & O_NOATIME))
+		fd = open_at(dirfd, name, flags & ~O_NOATIME);
 	return fd < 0 ? -errno : fd;
 }
 

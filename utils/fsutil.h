@@ -14,13 +14,13 @@
 int ovl_openat_beneath(int dirfd, const char *path, int flags, mode_t mode);
 
 /*
- * openat(dirfd, name, flags | O_NOATIME): reading through the fd leaves the
- * object's atime alone.  O_NOATIME is refused (EPERM) to whom neither owns
- * the object nor has CAP_FOWNER over it; the open is retried without it
- * then.  name "" reopens dirfd itself (through /proc; O_NOFOLLOW is
- * ignored there).  An fd or -errno.
+ * openat(dirfd, name, flags | O_CLOEXEC); name "" reopens dirfd's object
+ * itself (through /proc; O_NOFOLLOW is ignored there).  O_NOATIME in flags
+ * (reading through the fd leaves the object's atime alone) is refused
+ * (EPERM) to whom neither owns the object nor has CAP_FOWNER over it: the
+ * open is retried without it then.  An fd or -errno.
  */
-int ovl_open_noatime(int dirfd, const char *name, int flags);
+int ovl_open_at(int dirfd, const char *name, int flags);
 
 /* Removes name (a file or a whole tree) beneath dirfd; 0 or -errno. */
 int ovl_remove_tree_at(int dirfd, const char *name);
