@@ -234,12 +234,15 @@ static int make_object(fuse_req_t req, int dirfd, const char *name, mode_t mode,
 static int replace_whiteout(struct ovl_fs *fs, int dirfd, const char *name, const char *tmp,
 			    bool is_dir, enum upper_state state)
 {
+	int ret;
+
 	if (state == UPPER_WH_FILE) {
 		if (renameat2(fs->workfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0)
 			return -errno;
 		/* done: the entry wins over a .wh. file of its own layer */
-		if (ovl_remove_wh_name(fs, dirfd, name) < 0)
-			ovl_err("cannot remove the whiteout file of %s: %s", name, strerror(errno));
+		ret = ovl_remove_wh_name(fs, dirfd, name);
+		if (ret < 0)
+			ovl_err("cannot remove the whiteout file of %s: %s", name, strerror(-ret));
 		return 0;
 	}
 	if (!is_dir)
