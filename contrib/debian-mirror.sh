@@ -13,4 +13,4 @@ set -uo pipefail
         awk 'BEGIN{RS=""} /\nSuites:[^\n]*[ \t]bookworm([ \t]|\n|$)/ || /^Suites:[^\n]*[ \t]bookworm([ \t]|\n|$)/ {
                  if (match($0, /URIs:[ \t]*[^ \t\n]+/)) { s=substr($0,RSTART,RLENGTH); sub(/URIs:[ \t]*/,"",s); print s; exit } }' "$f"
     done
-} | head -n1 | grep . || exit 1
+} | awk 'NF && !f { print; f = 1 } END { exit !f }'   # the first; reads all (no SIGPIPE)

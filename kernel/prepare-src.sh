@@ -34,7 +34,7 @@ if [ ! -e "$pristine/.stamp" ] || [ "$tarball" -nt "$pristine/.stamp" ]; then
     [ -f "$pristine/fs/fuse/inode.c" ] || die "fs/fuse not found in $tarball"
     touch "$pristine/.stamp"
 fi
-mk() { sed -n "s/^$1 = //p" "$pristine/Makefile" | head -1; }
+mk() { sed -n "s/^$1 = //p" "$pristine/Makefile"; }
 version=$(mk VERSION).$(mk PATCHLEVEL).$(mk SUBLEVEL)
 echo "prepare-src.sh: kernel source version $version"
 if [ -n "$expect" ] && [ "$version" != "$expect" ]; then

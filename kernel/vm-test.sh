@@ -78,7 +78,9 @@ install -m 755 "$here/test/daemon-test.sh" "$root/daemon-test.sh"
 install -m 644 "$here/test/check.sh" "$root/check.sh"
 install -m 755 "$daemon" "$root/bin/fuse-overlayfs"
 # (+ libgcc_s, which glibc loads at run time for pthread_cancel())
-libgcc_s=$(ldconfig -p | awk '/libgcc_s\.so\.1 .*x86-64/ { print $NF; exit }')
+# (awk reads to the end: exiting early would SIGPIPE ldconfig, and with
+# pipefail that fails the assignment whenever its output outgrows the pipe)
+libgcc_s=$(ldconfig -p | awk '/libgcc_s\.so\.1 .*x86-64/ && !f { print $NF; f = 1 }')
 [ -n "$libgcc_s" ] || die "no libgcc_s.so.1 on the host"
 for lib in $(ldd "$daemon" | grep -oE '/[^ ]+') "$libgcc_s"; do
     mkdir -p "$root$(dirname "$lib")"
