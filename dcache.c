@@ -224,9 +224,8 @@ int ovl_inode_open(struct ovl_inode *n, int flags, int *fd, int *layer)
 	/* the layer it was opened in, which a copy-up may change right after */
 	if (layer)
 		*layer = k;
-	/* reads never change a lower layer, its atimes included */
-	if (ovl_layer_is_lower(n->fs, k) && !(flags & O_PATH))
-		flags |= O_NOATIME;
+	if (!(flags & O_PATH))
+		flags |= ovl_noatime_flag(n->fs, k, S_ISDIR(n->type));
 	if (ret == 0)
 		ret = *fd = ovl_loc_open(&loc, flags);
 	return ret < 0 ? ret : 0;

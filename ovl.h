@@ -56,6 +56,7 @@ struct ovl_layer {
 	unsigned int fsid;       /* index of the layer's filesystem, for xino */
 	const struct ovl_ds *ds; /* data source that reads it (plugins/) */
 	atomic_bool no_passthrough; /* backing files refused here (ELOOP) */
+	bool private_mount;      /* fd is on a private clone (privmount.c) */
 };
 
 /*
@@ -273,6 +274,26 @@ static inline bool ovl_layer_is_lower(const struct ovl_fs *fs, int layer)
 {
 	return !fs->has_upper || layer > 0;
 }
+/*
+ * O_NOATIME where a read through the mount must leave the object's atime
+ * alone and no private mount (privmount.c) sees to it: always in a lower
+ * layer; in the upper when the overlay's mode says so (noatime, the default;
+ * nodiratime for directories).  FUSE inodes have no atime of their own (the
+ * kernel marks them S_NOATIME): the overlay's mode only takes effect here.
+ */
+static inline int ovl_noatime_flag(const struct ovl_fs *fs, int layer, bool dir)
+{
+	bool noatime = !fs->cfg->strictatime && !fs->cfg->relatime;
+
+	if (fs->layers[layer].private_mount)
+		return 0;
+	if (ovl_layer_is_lower(fs, layer) || noatime || (dir && fs->cfg->nodiratime))
+		return O_NOATIME;
+	return 0;
+}
+
+/* privmount.c */
+void ovl_private_mounts(struct ovl_fs *fs);
 
 /* itable.c */
 int ovl_itable_init(struct ovl_fs *fs, struct ovl_inode *root);
@@ -595,6 +616,13 @@ void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 bool ovl_xattr_is_internal(const char *name);
 int ovl_copy_xattrs(struct ovl_fs *fs, int srcfd, int dstfd);
+ssize_t ovl_default_acl(int dirfd, char **value);
+int ovl_set_default_acl(int fd, const char *value, size_t size);
+int ovl_drop_access_acl(int fd);
+static inline bool ovl_acls_shown(const struct ovl_fs *fs)
+{
+	return !fs->cfg->noacl && !fs->cfg->noxattrs;
+}
 
 /* fuse_ops.c */
 extern const struct fuse_lowlevel_ops ovl_ops;

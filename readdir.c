@@ -148,9 +148,7 @@ static int read_layer(struct ovl_fs *fs, struct dir_handle *h, int dirfd, int k,
 	DIR *dir;
 	int fd, ret = 0;
 
-	/* listing a lower directory leaves its atime alone */
-	fd = ovl_open_at(dirfd, ".", O_RDONLY | O_DIRECTORY |
-					(ovl_layer_is_lower(fs, k) ? O_NOATIME : 0));
+	fd = ovl_open_at(dirfd, ".", O_RDONLY | O_DIRECTORY | ovl_noatime_flag(fs, k, true));
 	if (fd < 0)
 		return fd;
 	dir = fdopendir(fd);

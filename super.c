@@ -369,6 +369,7 @@ int ovl_fs_new(struct ovl_config *cfg, struct ovl_fs **out)
 		if (ret < 0)
 			goto fail;
 	}
+	ovl_private_mounts(fs);
 	assign_fsids(fs);
 	/* keep half of the fd budget for open files */
 	fs->max_cached_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (int)(rl.rlim_cur / 2) : 512;
