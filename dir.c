@@ -124,20 +124,24 @@ static void new_owner(fuse_req_t req, int updir, mode_t mode, struct new_owner *
 }
 
 /* Gives the new object fd (name in dirfd, or fd itself when name is "")
- * its owner, then its mode back (chown clears setuid/setgid). */
-static int own_new(struct ovl_fs *fs, int dirfd, const char *name, int fd, mode_t mode,
+ * its owner, then its setuid/setgid bits back (chown clears them): the mode
+ * it was made with, which a default ACL may have narrowed. */
+static int own_new(struct ovl_fs *fs, int dirfd, const char *name, int fd,
 		   const struct new_owner *o)
 {
 	struct ovl_procpath p;
+	struct stat st;
 	int ret;
 
 	if (o->in_place)
 		return 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
 	ret = ovl_set_owner(fs, *name ? dirfd : fd, name, o->uid, o->gid);
 	if (o->setgid_dir)
-		mode |= S_ISGID;
-	if (ret == 0 && (mode & (S_ISUID | S_ISGID)) && !S_ISLNK(mode) &&
-	    chmod(ovl_procpath(&p, fd), mode & 07777) < 0)
+		st.st_mode |= S_ISGID;
+	if (ret == 0 && (st.st_mode & (S_ISUID | S_ISGID)) && !S_ISLNK(st.st_mode) &&
+	    chmod(ovl_procpath(&p, fd), st.st_mode & 07777) < 0)
 		ret = -errno;
 	return ret;
 }
@@ -200,7 +204,8 @@ static int make_object(fuse_req_t req, int dirfd, const char *name, mode_t mode,
 	switch (mode & S_IFMT) {
 	case S_IFREG:
 		m->fd = openat(dirfd, name, (open_flags & ~O_TRUNC) | O_CREAT | O_EXCL | O_NOFOLLOW |
-						   O_CLOEXEC, mode & 07777);
+						   O_CLOEXEC | ovl_noatime_flag(ovl_fs(req), 0, false),
+			       mode & 07777);
 		made = m->fd >= 0;
 		break;
 	case S_IFDIR:
@@ -219,7 +224,7 @@ static int make_object(fuse_req_t req, int dirfd, const char *name, mode_t mode,
 			m->fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		break;
 	}
-	ret = m->fd < 0 ? -errno : own_new(ovl_fs(req), dirfd, name, m->fd, mode, o);
+	ret = m->fd < 0 ? -errno : own_new(ovl_fs(req), dirfd, name, m->fd, o);
 	if (ret == 0)
 		ret = new_inode(ovl_fs(req), m);
 	if (ret < 0) {
@@ -230,14 +235,15 @@ static int make_object(fuse_req_t req, int dirfd, const char *name, mode_t mode,
 	return ret;
 }
 
-/* Replaces the whiteout at (dirfd, name) with tmp from the workdir. */
-static int replace_whiteout(struct ovl_fs *fs, int dirfd, const char *name, const char *tmp,
-			    bool is_dir, enum upper_state state)
+/* Replaces the whiteout at (dirfd, name) with (srcdir, src), which is tmp
+ * in the workdir or inside it. */
+static int replace_whiteout(struct ovl_fs *fs, int srcdir, const char *src, int dirfd,
+			    const char *name, const char *tmp, bool is_dir, enum upper_state state)
 {
 	int ret;
 
 	if (state == UPPER_WH_FILE) {
-		if (renameat2(fs->workfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0)
+		if (renameat2(srcdir, src, dirfd, name, RENAME_NOREPLACE) < 0)
 			return -errno;
 		/* done: the entry wins over a .wh. file of its own layer */
 		ret = ovl_remove_wh_name(fs, dirfd, name);
@@ -246,10 +252,10 @@ static int replace_whiteout(struct ovl_fs *fs, int dirfd, const char *name, cons
 		return 0;
 	}
 	if (!is_dir)
-		return renameat(fs->workfd, tmp, dirfd, name) < 0 ? -errno : 0;
+		return renameat(srcdir, src, dirfd, name) < 0 ? -errno : 0;
 	/* rename(2) cannot put a directory over a device: exchange them and
 	 * drop the whiteout that lands in the workdir */
-	if (renameat2(fs->workfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0)
+	if (renameat2(srcdir, src, dirfd, name, RENAME_EXCHANGE) < 0)
 		return -errno;
 	ovl_work_cleanup(fs, tmp);
 	return 0;
@@ -283,12 +289,49 @@ static int new_entry(struct ovl_inode *parent, const char *name, struct new_obje
 }
 
 /*
+ * Where an object that cannot be made in one step at its name is built:
+ * the workdir, or when the parent has a default ACL, a directory of the
+ * workdir that carries a copy of it, so that the filesystem gives the
+ * object what it would give it in the parent.
+ */
+struct build_site {
+	int dirfd;
+	const char *name;
+	int own_fd;   /* the staging directory's, or -1 */
+};
+
+static int build_site_open(struct ovl_fs *fs, const char *tmp, const char *acl, size_t acl_size,
+			   struct build_site *b)
+{
+	int ret;
+
+	b->dirfd = fs->workfd;
+	b->name = tmp;
+	b->own_fd = -1;
+	if (!acl)
+		return 0;
+	if (mkdirat(fs->workfd, tmp, 0700) < 0)
+		return -errno;
+	b->own_fd = openat(fs->workfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	ret = b->own_fd < 0 ? -errno : ovl_set_default_acl(b->own_fd, acl, acl_size);
+	if (ret < 0)
+		return ret;
+	b->dirfd = b->own_fd;
+	b->name = "new";
+	return 0;
+}
+
+/*
  * Under the parent's lock: the object made at name in its upper dir.  A
  * crash at any point leaves the name as it was or the object complete:
  * made in one step where it can be; otherwise built in the workdir (owner,
  * mode, the opaque mark of a directory replacing a whiteout) and then
  * renamed over nothing, or swapped with the whiteout it replaces.  What a
  * crash leaves in the workdir goes at the next mount.
+ *
+ * The mode is the caller's, not yet masked (FUSE_CAP_DONT_MASK): the
+ * parent's default ACL, if it has one and the mount shows ACLs, decides in
+ * place of the umask, as the kernel does.
  */
 static int create_locked(fuse_req_t req, struct ovl_inode *parent, int updir, const char *name,
 			 mode_t mode, dev_t rdev, const char *link, int open_flags,
@@ -297,30 +340,53 @@ static int create_locked(fuse_req_t req, struct ovl_inode *parent, int updir, co
 	struct ovl_fs *fs = parent->fs;
 	char tmp[NAME_MAX + 1];
 	int state = state_for_new(parent, updir, name);
+	struct build_site b = { .own_fd = -1 };
 	struct new_owner o;
+	bool in_place_ok = true;
+	ssize_t acl_size;
+	char *acl = NULL;
 	int ret;
 
 	if (state < 0)
 		return state;
+	acl_size = ovl_default_acl(updir, &acl);
+	if (acl_size < 0)
+		return (int)acl_size;
+	if (acl && !ovl_acls_shown(fs)) {
+		/* noacl: made in the workdir, where no default ACL applies */
+		free(acl);
+		acl = NULL;
+		in_place_ok = false;
+	}
+	if (!acl && !S_ISLNK(mode))
+		mode &= ~(fuse_req_ctx(req)->umask & 0777);
 	new_owner(req, updir, mode, &o);
-	if (state == UPPER_NONE && o.in_place)
-		return make_object(req, updir, name, mode, rdev, link, open_flags, &o, m);
-	ovl_work_tmpname(fs, tmp);
-	ret = make_object(req, fs->workfd, tmp, mode, rdev, link, open_flags, &o, m);
-	if (ret < 0)
+	if (state == UPPER_NONE && o.in_place && in_place_ok) {
+		ret = make_object(req, updir, name, mode, rdev, link, open_flags, &o, m);
+		free(acl);
 		return ret;
+	}
+	ovl_work_tmpname(fs, tmp);
+	ret = build_site_open(fs, tmp, acl, (size_t)acl_size, &b);
+	free(acl);
+	if (ret == 0)
+		ret = make_object(req, b.dirfd, b.name, mode, rdev, link, open_flags, &o, m);
 	/* a new directory where a whiteout was must not show what it hid */
-	if (S_ISDIR(mode) && state != UPPER_NONE) {
+	if (ret == 0 && S_ISDIR(mode) && state != UPPER_NONE) {
 		ret = ovl_set_opaque(fs, m->fd);
 		m->opaque = true;
 	}
 	if (ret == 0 && state == UPPER_NONE)
-		ret = renameat2(fs->workfd, tmp, updir, name, RENAME_NOREPLACE) < 0 ? -errno : 0;
+		ret = renameat2(b.dirfd, b.name, updir, name, RENAME_NOREPLACE) < 0 ? -errno : 0;
 	else if (ret == 0)
-		ret = replace_whiteout(fs, updir, name, tmp, S_ISDIR(mode), state);
+		ret = replace_whiteout(fs, b.dirfd, b.name, updir, name, tmp, S_ISDIR(mode), state);
+	if (b.own_fd >= 0)
+		close(b.own_fd);
 	if (ret < 0) {
 		new_object_drop(m);
 		ovl_remove_tree_at(fs->workfd, tmp);
+	} else if (b.own_fd >= 0) {
+		ovl_work_cleanup(fs, tmp);   /* the staging directory, empty or with a whiteout */
 	}
 	return ret;
 }
@@ -353,6 +419,23 @@ int ovl_create_object(fuse_req_t req, struct ovl_inode *parent, const char *name
 	return ret;
 }
 
+/* An O_TMPFILE file is made in updir itself, where the filesystem applies
+ * a default ACL: the umask goes only if there is none, or under noacl,
+ * where the ACL it gave is taken off again (*drop_acl). */
+static int tmpfile_mode(fuse_req_t req, int updir, mode_t *mode, bool *drop_acl)
+{
+	char *acl;
+	ssize_t ret = ovl_default_acl(updir, &acl);
+
+	if (ret < 0)
+		return (int)ret;
+	*drop_acl = acl && !ovl_acls_shown(ovl_fs(req));
+	if (!acl || *drop_acl)
+		*mode &= ~(fuse_req_ctx(req)->umask & 0777);
+	free(acl);
+	return 0;
+}
+
 /*
  * An O_TMPFILE file in the parent's upper directory.  Its inode has no
  * name and is reached through an O_PATH fd of the file until a link gives
@@ -365,18 +448,26 @@ int ovl_create_tmpfile(fuse_req_t req, struct ovl_inode *parent, mode_t mode, in
 	struct new_object m = { .fd = -1 };
 	struct new_owner o;
 	struct ovl_procpath p;
+	bool drop_acl = false;
 	int path_fd = -1, ret;
 
 	ret = ovl_copy_up(parent, false);
 	if (ret == 0)
 		ret = ovl_dir_fd(parent, 0, &d);
+	if (ret == 0)
+		ret = tmpfile_mode(req, d.fd, &mode, &drop_acl);
 	if (ret < 0)
 		return ret;
-	m.fd = openat(d.fd, ".", (open_flags & ~O_TRUNC) | O_TMPFILE | O_CLOEXEC, mode & 07777);
+	m.fd = openat(d.fd, ".", (open_flags & ~O_TRUNC) | O_TMPFILE | O_CLOEXEC |
+				 ovl_noatime_flag(parent->fs, 0, false), mode & 07777);
 	if (m.fd < 0)
 		return -errno;
+	ret = drop_acl ? ovl_drop_access_acl(m.fd) : 0;
+	if (ret == 0 && drop_acl && fchmod(m.fd, mode & 07777) < 0)
+		ret = -errno;
 	new_owner(req, d.fd, S_IFREG | mode, &o);
-	ret = own_new(ovl_fs(req), d.fd, "", m.fd, mode, &o);
+	if (ret == 0)
+		ret = own_new(ovl_fs(req), d.fd, "", m.fd, &o);
 	if (ret == 0 && (path_fd = open(ovl_procpath(&p, m.fd), O_PATH | O_CLOEXEC)) < 0)
 		ret = -errno;
 	if (ret == 0)
@@ -472,7 +563,7 @@ static int link_locked(struct ovl_inode *parent, int src, int updir, const char 
 	ret = linkat(AT_FDCWD, ovl_procpath(&p, src), fs->workfd, tmp, AT_SYMLINK_FOLLOW) < 0
 		      ? -errno : 0;
 	if (ret == 0)
-		ret = replace_whiteout(fs, updir, name, tmp, false, state);
+		ret = replace_whiteout(fs, fs->workfd, tmp, updir, name, tmp, false, state);
 	if (ret < 0)
 		unlinkat(fs->workfd, tmp, 0);
 	return ret;

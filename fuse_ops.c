@@ -35,8 +35,13 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (fs->cfg->max_write)
 		conn->max_write = fs->cfg->max_write;
-	if (!fs->cfg->noacl && !fs->cfg->noxattrs && (conn->capable & FUSE_CAP_POSIX_ACL))
+	/* With ACLs the umask is ours to apply (dir.c): a default ACL of the
+	 * parent overrides it, which the kernel cannot know. */
+	if (!fs->cfg->noacl && !fs->cfg->noxattrs && (conn->capable & FUSE_CAP_POSIX_ACL)) {
 		conn->want |= FUSE_CAP_POSIX_ACL;
+		if (conn->capable & FUSE_CAP_DONT_MASK)
+			conn->want |= FUSE_CAP_DONT_MASK;
+	}
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 #ifdef FUSE_CAP_NO_EXPORT_SUPPORT

@@ -266,6 +266,38 @@ static ssize_t get_all(const char *path, const char *name, char **out)
 }
 
 /*
+ * The default ACL of the upper directory dirfd, which the filesystem gives
+ * new objects in it in place of the umask: its size (*value malloc'ed), or 0
+ * when it has none, or -errno.  (Under noacl too: there the mount must keep
+ * it from new objects.)
+ */
+ssize_t ovl_default_acl(int dirfd, char **value)
+{
+	struct ovl_procpath p;
+	ssize_t len;
+
+	len = get_all(ovl_procpath(&p, dirfd), ACL_DEFAULT, value);
+	if (len == -ENODATA || len == -EOPNOTSUPP || len == 0) {
+		free(*value);
+		*value = NULL;
+		return 0;
+	}
+	return len;
+}
+
+/* Gives the directory fd the default ACL value (ovl_default_acl). */
+int ovl_set_default_acl(int fd, const char *value, size_t size)
+{
+	return fsetxattr(fd, ACL_DEFAULT, value, size, 0) < 0 ? -errno : 0;
+}
+
+/* Takes the access ACL a default ACL gave the new file fd, under noacl. */
+int ovl_drop_access_acl(int fd)
+{
+	return fremovexattr(fd, ACL_ACCESS) < 0 && errno != ENODATA ? -errno : 0;
+}
+
+/*
  * Not carried to the upper copy: the layer-specific markers (opaque,
  * whiteout, origin, redirect).  Everything else is, ACLs and
  * security.capability included.

@@ -71,6 +71,15 @@ COPIED_UP='^renameat2\(.*RENAME_NOREPLACE\)'
 	crash_scenario mkdir_over_merged_whiteout 'rm D/a D/b; rmdir D' 'mkdir -m 0750 D'
 }
 
+@test "mkdir over a whiteout under a default ACL (built in a staging directory)" {
+	crash_scenario mkdir_acl_over_whiteout 'setfacl -d -m u::rwx,g::rwx,o::- . && rmdir ed' 'mkdir ed'
+}
+
+@test "create a file over a whiteout under a default ACL (built in a staging directory)" {
+	crash_scenario create_acl_over_whiteout 'setfacl -d -m u::rwx,g::rwx,o::- . && rm f' \
+		'"$OVLTOOL" openflags f wronly creat excl'
+}
+
 @test "mkdir where a lower layer has a whiteout" {
 	crash_scenario mkdir_over_lower_whiteout '' 'mkdir gone'
 }

@@ -13,12 +13,14 @@
  * MODE in octal as find's %m, HASH a 64-bit FNV-1a of the content, T the
  * mtime in seconds when before 2011 (the fixtures' times) or "new";
  * " xattrs{NAME=0xHEX;...}" is appended for user.* xattrs but the
- * overlay's own (user.overlay.*, user.fuseoverlayfs.*, user.containers.*).
+ * overlay's own (user.overlay.*, user.fuseoverlayfs.*, user.containers.*),
+ * and for POSIX ACLs (system.posix_acl_access, system.posix_acl_default).
  * Then one "same-file: PATH PATH..." line per inode of several names.
  * Exit 1 (with a message on stderr) when something cannot be read.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
@@ -116,8 +118,11 @@ static void add_xattrs(const char *path, char **buf, size_t *len, size_t *bcap)
 		return;
 	}
 	for (char *p = list; p < list + l && nn < 512; p += strlen(p) + 1) {
-		if (strncmp(p, "user.", 5) || !strncmp(p, "user.overlay.", 13) ||
-		    !strncmp(p, "user.fuseoverlayfs.", 19) || !strncmp(p, "user.containers.", 16))
+		bool acl = !strncmp(p, "system.posix_acl_", 17);
+
+		if (!acl && (strncmp(p, "user.", 5) || !strncmp(p, "user.overlay.", 13) ||
+			     !strncmp(p, "user.fuseoverlayfs.", 19) ||
+			     !strncmp(p, "user.containers.", 16)))
 			continue;
 		names[nn++] = p;
 	}
