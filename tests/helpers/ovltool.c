@@ -11,7 +11,9 @@
  *   cfr SRC DST                  copy_file_range of all of SRC into DST
  *   seek FILE data|hole OFFSET   prints the resulting offset
  *   unlinked FILE                open, unlink, then write/read the open fd
- *   fallocate FILE OFF LEN [keep|punch]
+ *   fallocate FILE OFF LEN [keep|punch|zero|zerokeep|collapse|insert]
+ *   extents FILE                 "OFF-END" per data extent, by SEEK_DATA and
+ *                                SEEK_HOLE over the whole file
  *   access PATH MODE             MODE from "rwxf"
  *   readdir DIR                  "INO NAME" per entry (no . and ..)
  *   count DIR                    number of entries (no . and ..)
@@ -195,6 +197,29 @@ static int cmd_seek(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_extents(int argc, char **argv)
+{
+	off_t pos = 0, data, hole;
+	int fd;
+	if (argc != 3)
+		return usage();
+	fd = open(argv[2], O_RDONLY);
+	if (fd < 0)
+		return fail();
+	for (;;) {
+		data = lseek(fd, pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break;
+		hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			return fail();
+		printf("%lld-%lld\n", (long long)data, (long long)hole);
+		pos = hole;
+	}
+	close(fd);
+	return 0;
+}
+
 static int cmd_unlinked(int argc, char **argv)
 {
 	struct stat st;
@@ -237,10 +262,21 @@ static int cmd_fallocate(int argc, char **argv)
 	int fd, mode = 0;
 	if (argc < 5)
 		return usage();
-	if (argc > 5 && !strcmp(argv[5], "keep"))
-		mode = FALLOC_FL_KEEP_SIZE;
-	else if (argc > 5 && !strcmp(argv[5], "punch"))
-		mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	static const struct { const char *name; int mode; } modes[] = {
+		{ "keep", FALLOC_FL_KEEP_SIZE },
+		{ "punch", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE },
+		{ "zero", FALLOC_FL_ZERO_RANGE },
+		{ "zerokeep", FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE },
+		{ "collapse", FALLOC_FL_COLLAPSE_RANGE },
+		{ "insert", FALLOC_FL_INSERT_RANGE },
+	};
+	if (argc > 6)
+		return usage();
+	for (size_t i = 0; argc == 6 && i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(argv[5], modes[i].name))
+			mode = modes[i].mode;
+	if (argc == 6 && !mode)
+		return usage();
 	fd = open(argv[2], O_RDWR | O_CREAT, 0644);
 	if (fd < 0)
 		return fail();
@@ -437,6 +473,8 @@ int main(int argc, char **argv)
 		return cmd_cfr(argc, argv);
 	if (!strcmp(argv[1], "seek"))
 		return cmd_seek(argc, argv);
+	if (!strcmp(argv[1], "extents"))
+		return cmd_extents(argc, argv);
 	if (!strcmp(argv[1], "unlinked"))
 		return cmd_unlinked(argc, argv);
 	if (!strcmp(argv[1], "fallocate"))
