@@ -85,6 +85,9 @@ static int copy_meta(struct ovl_fs *fs, int srcfd, int srclayer, int dstdir,
 		ret = -errno;
 	if (ret == 0 && srcfd >= 0 && !fs->cfg->noxattrs)
 		ret = ovl_copy_xattrs(fs, srcfd, fd);
+	/* srcfd is O_RDONLY for these (build_copy, build_dir_copy) */
+	if (ret == 0 && srcfd >= 0 && (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode)))
+		ret = ovl_copy_fileattr(fs, srcfd, fd);
 	if (ret == 0)
 		ret = ovl_set_origin(fs, fd, srclayer, st);
 	close(fd);

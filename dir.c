@@ -177,6 +177,7 @@ static int new_inode(struct ovl_fs *fs, struct new_object *m)
 	if (!fresh)
 		return -ENOMEM;
 	atomic_store(&fresh->layer, 0);
+	atomic_store(&fresh->prot, OVL_PROT_KNOWN);   /* made here: no flags */
 	fresh->real_ino = m->st.st_ino;
 	fresh->ino = ovl_map_ino(fs, 0, m->st.st_ino);
 	if (S_ISDIR(m->st.st_mode)) {
@@ -401,7 +402,9 @@ int ovl_create_object(fuse_req_t req, struct ovl_inode *parent, const char *name
 
 	if (!ovl_valid_name(name))
 		return strlen(name) > NAME_MAX ? -ENAMETOOLONG : -EINVAL;
-	ret = ovl_copy_up(parent, false);
+	ret = ovl_may_change(parent, true);
+	if (ret == 0)
+		ret = ovl_copy_up(parent, false);
 	if (ret < 0)
 		return ret;
 	ovl_dir_lock(parent, true);
@@ -451,7 +454,9 @@ int ovl_create_tmpfile(fuse_req_t req, struct ovl_inode *parent, mode_t mode, in
 	bool drop_acl = false;
 	int path_fd = -1, ret;
 
-	ret = ovl_copy_up(parent, false);
+	ret = ovl_may_change(parent, true);
+	if (ret == 0)
+		ret = ovl_copy_up(parent, false);
 	if (ret == 0)
 		ret = ovl_dir_fd(parent, 0, &d);
 	if (ret == 0)
@@ -590,7 +595,11 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	}
 	/* a removed lower file has no links left to add to (the VFS says
 	 * ENOENT for an overlay inode whose count dropped to 0) */
-	ret = !ovl_inode_is_upper(n) && !ovl_inode_named(n) ? -ENOENT : ovl_copy_up(n, true);
+	ret = !ovl_inode_is_upper(n) && !ovl_inode_named(n) ? -ENOENT : ovl_may_change(n, false);
+	if (ret == 0)
+		ret = ovl_may_change(q, true);
+	if (ret == 0)
+		ret = ovl_copy_up(n, true);
 	if (ret == 0)
 		ret = ovl_copy_up(q, false);
 	if (ret == 0)
@@ -683,6 +692,9 @@ static int remove_locked(struct ovl_inode *parent, int updir, const char *name,
 
 	if (rmdir != ovl_is_dir(n))
 		return rmdir ? -ENOTDIR : -EISDIR;
+	ret = ovl_may_change_entry(parent, name, n, false);
+	if (ret < 0)
+		return ret;
 	lower = ovl_lower_positive(parent, name);
 	if (lower < 0)
 		return lower;
@@ -712,7 +724,9 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 
 	if (!p)
 		return;
-	ret = ovl_copy_up(p, false);
+	ret = ovl_may_change(p, false);   /* nothing leaves an append-only dir */
+	if (ret == 0)
+		ret = ovl_copy_up(p, false);
 	if (ret == 0) {
 		ovl_dir_lock(p, true);
 		ret = ovl_dir_fd(p, 0, &d);
@@ -923,6 +937,10 @@ static int rename_prepare(struct rename_ctx *r)
 	if (ret == 0 && (!can_move(r->src) || (r->dst && !can_move(r->dst))))
 		ret = -EXDEV;
 	if (ret == 0)
+		ret = ovl_may_change(r->src, false);
+	if (ret == 0 && r->dst)
+		ret = ovl_may_change(r->dst, false);
+	if (ret == 0)
 		ret = ovl_copy_up(r->src, true);
 	if (ret == 0 && r->dst)
 		ret = ovl_copy_up(r->dst, true);
@@ -968,6 +986,14 @@ static int rename_locked(struct rename_ctx *r)
 		ret = -EEXIST;
 	if (ret < 0 || r->src == r->dst)
 		return ret;   /* two names of one file: nothing to do */
+	/* what it replaces leaves its directory: not from an append-only one */
+	if (r->dst && !(r->flags & RENAME_EXCHANGE)) {
+		ret = ovl_may_change_entry(r->q, r->newname, r->dst, false);
+		if (ret == 0)   /* (known since ovl_rename asked: no I/O here) */
+			ret = ovl_may_change(r->q, false);
+		if (ret < 0)
+			return ret;
+	}
 	if ((ret = ovl_dir_fd(r->p, 0, &pd)) < 0 || (ret = ovl_dir_fd(r->q, 0, &qd)) < 0)
 		return ret;
 	r->pfd = pd.fd;
@@ -1000,7 +1026,12 @@ void ovl_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 	ret = -EINVAL;
 	if (!(flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) && ovl_valid_name(newname) &&
 	    (flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)) != (RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-		ret = ovl_copy_up(r.p, false);
+		/* nothing leaves an append-only directory; both can take in */
+		ret = ovl_may_change(r.p, false);
+		if (ret == 0)
+			ret = ovl_may_change(r.q, !(flags & RENAME_EXCHANGE));
+		if (ret == 0)
+			ret = ovl_copy_up(r.p, false);
 		if (ret == 0)
 			ret = ovl_copy_up(r.q, false);
 	}

@@ -202,7 +202,9 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ovl_debug_enabled)
 		snprintf(what, sizeof(what), "open ino=%lu flags=0%o", (unsigned long)ino, fi->flags);
 	if (ret == 0 && ovl_open_writes(flags)) {
-		ret = ovl_passthrough_may_write(n);
+		ret = ovl_may_change(n, (flags & O_APPEND) && !(flags & O_TRUNC));
+		if (ret == 0)
+			ret = ovl_passthrough_may_write(n);
 		if (ret == 0)
 			ret = ovl_copy_up(n, !(flags & O_TRUNC));
 	}
@@ -359,6 +361,7 @@ void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t le
 		   struct fuse_file_info *fi)
 {
 	OVL_FILE f = NULL;
+	int ret;
 
 	ovl_debug("fallocate ino=%lu mode=%d off=%ld len=%ld", (unsigned long)ino, mode, (long)off,
 		  (long)len);
@@ -366,6 +369,8 @@ void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t le
 		return;
 	if (f->layer != 0)
 		fuse_reply_err(req, EBADF);
+	else if ((ret = ovl_may_change(f->inode, !(mode & ~FALLOC_FL_KEEP_SIZE))) < 0)
+		fuse_reply_err(req, -ret);
 	else
 		fuse_reply_err(req, fallocate(f->fd, mode, off, len) < 0 ? errno : 0);
 }

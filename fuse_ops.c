@@ -140,4 +140,5 @@ const struct fuse_lowlevel_ops ovl_ops = {
 	.fallocate = ovl_fallocate,
 	.copy_file_range = ovl_copy_file_range,
 	.lseek = ovl_lseek,
+	.ioctl = ovl_ioctl,
 };

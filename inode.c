@@ -208,6 +208,20 @@ void ovl_kill_suidgid(fuse_req_t req, struct ovl_inode *n)
 		fuse_lowlevel_notify_inval_inode(fs->se, n->id, -1, 0);
 }
 
+/* Immutable refuses every change, append-only all but times set to now
+ * (as notify_change and vfs_truncate do). */
+static int may_setattr(struct ovl_inode *n, int to_set)
+{
+	bool explicit_times = ((to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
+			      ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW));
+	int owner_mode_size = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+			      FUSE_SET_ATTR_SIZE;
+
+	if (!(to_set & (owner_mode_size | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
+		return 0;
+	return ovl_may_change(n, !(to_set & owner_mode_size) && !explicit_times);
+}
+
 void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		 struct fuse_file_info *fi)
 {
@@ -226,7 +240,9 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if ((to_set == 0 || (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID))) &&
 	    !(to_set & FUSE_SET_ATTR_MODE) && kill_suidgid_mode(req, n, &attr->st_mode))
 		to_set |= FUSE_SET_ATTR_MODE;
-	ret = (to_set & FUSE_SET_ATTR_SIZE) ? ovl_passthrough_may_write(n) : 0;
+	ret = may_setattr(n, to_set);
+	if (ret == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		ret = ovl_passthrough_may_write(n);
 	if (ret == 0)
 		ret = ovl_copy_up(n, !truncating);
 	if (ret == 0)

@@ -144,6 +144,8 @@ struct ovl_inode {
 	bool backing_lower;       /* ... and it is a lower file */
 	uint32_t passthrough_opens;
 	uint32_t cached_opens;
+	atomic_uint prot;         /* immutable/append-only (fileattr.c), once
+				   * OVL_PROT_KNOWN is set */
 };
 
 struct ovl_dentry {
@@ -197,6 +199,7 @@ struct ovl_fs {
 	const char *opaque_xattr; /* xattr written to mark opaque, NULL: .wh..wh..opq */
 	const char *origin_xattr; /* origin records of copied-up files, NULL: none */
 	const char *impure_xattr; /* marks an upper dir holding such files */
+	const char *protattr_xattr; /* immutable/append-only of upper objects */
 	unsigned int xino_bits;   /* high bits holding the fsid, 0 = single fs */
 	unsigned int nfsids;      /* filesystems among the layers */
 	struct ovl_ino_map *overflow; /* numbers too big for xino (ino.c) */
@@ -291,6 +294,19 @@ static inline int ovl_noatime_flag(const struct ovl_fs *fs, int layer, bool dir)
 		return O_NOATIME;
 	return 0;
 }
+
+/* fileattr.c: chattr/lsattr flags; immutable and append-only enforced */
+#define OVL_PROT_KNOWN (1u << 31)
+int ovl_prot_flags(struct ovl_inode *n);
+/* 0, or -EPERM when n is immutable, or append-only and !append_only_ok */
+int ovl_may_change(struct ovl_inode *n, bool append_only_ok);
+/* the same under parent's lock, n being (parent, name) */
+int ovl_may_change_entry(struct ovl_inode *parent, const char *name, struct ovl_inode *n,
+			 bool append_only_ok);
+int ovl_copy_fileattr(struct ovl_fs *fs, int srcfd, int dstfd);
+void ovl_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+	       struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+	       size_t out_bufsz);
 
 /* privmount.c */
 void ovl_private_mounts(struct ovl_fs *fs);

@@ -236,11 +236,15 @@ static void probe_upper(struct ovl_fs *fs)
 		static const char *const impure[] = {
 			"trusted.fuseoverlayfs.impure", "user.fuseoverlayfs.impure",
 		};
+		static const char *const protattr[] = {
+			"trusted.overlay.protattr", "user.overlay.protattr",
+		};
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			if (fsetxattr(fd, names[i], "y", 1, 0) == 0) {
 				fs->opaque_xattr = names[i];
 				fs->origin_xattr = origin[i];
 				fs->impure_xattr = impure[i];
+				fs->protattr_xattr = protattr[i];
 				break;
 			}
 		}

@@ -33,7 +33,7 @@
 #define OPCODE_STATX 52  /* 7.39, newer than some headers */
 
 /* What an opcode carries after its fixed part */
-enum tail { NONE, NAME, TWO_NAMES, XATTR_VALUE, WRITE_DATA, FORGETS, NOT_OURS, NO_REPLY };
+enum tail { NONE, NAME, TWO_NAMES, XATTR_VALUE, WRITE_DATA, IOCTL_DATA, FORGETS, NOT_OURS, NO_REPLY };
 
 struct shape {
 	size_t fixed;     /* the fixed part (protocol 7.12 and later) */
@@ -107,7 +107,9 @@ static struct shape shape_of(const struct ovl_fs *fs, uint32_t opcode)
 		return (struct shape){ sizeof(struct fuse_lseek_in), NONE };
 	case FUSE_COPY_FILE_RANGE:
 		return (struct shape){ sizeof(struct fuse_copy_file_range_in), NONE };
-	default:   /* locks, ioctl, poll, bmap, DAX, syncfs, statx, unknown */
+	case FUSE_IOCTL:
+		return (struct shape){ sizeof(struct fuse_ioctl_in), IOCTL_DATA };
+	default:   /* locks, poll, bmap, DAX, syncfs, statx, unknown */
 		return (struct shape){ 0, NOT_OURS };
 	}
 }
@@ -150,6 +152,8 @@ static int check(const struct ovl_fs *fs, const char *msg, size_t len)
 			       ? 0 : EINVAL;
 	case WRITE_DATA:
 		return ((const struct fuse_write_in *)arg)->size <= (size_t)(end - p) ? 0 : EINVAL;
+	case IOCTL_DATA:
+		return ((const struct fuse_ioctl_in *)arg)->in_size <= (size_t)(end - p) ? 0 : EINVAL;
 	case FORGETS:
 		return ((const struct fuse_batch_forget_in *)arg)->count <=
 				       (size_t)(end - p) / sizeof(struct fuse_forget_one)

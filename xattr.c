@@ -558,6 +558,8 @@ static bool prepare_write(fuse_req_t req, struct ovl_fs *fs, struct ovl_inode *n
 		err = EROFS;
 	else if (name_refused(fs, name))
 		err = EOPNOTSUPP;
+	else if ((err = -ovl_may_change(n, false)) != 0)
+		;   /* immutable or append-only (xattr_permission) */
 	else if ((err = -ovl_copy_up(n, true)) == 0 && !ovl_inode_is_upper(n)) {
 		/* Never write into a lower layer, whatever copy-up claimed. */
 		ovl_err("xattr: inode %" PRIu64 " not in the upper layer after copy-up",

@@ -88,6 +88,10 @@
 #endif
 #define OP_STATX 52
 #define OP_COPY_FILE_RANGE_64 53
+/* FS_IOC_GETFLAGS / SETFLAGS as the kernel's fileattr code sends them (the
+ * numbers of linux/fs.h, which say long but carry an int) */
+#define FS_IOC_GETFLAGS_32 0x80086601u
+#define FS_IOC_SETFLAGS_32 0x40086602u
 
 #define ROOT 1ULL
 #define HDR ((uint32_t)sizeof(struct fuse_in_header))
@@ -1950,17 +1954,34 @@ static void c_sizes(int arg)
 		req("READLINK file1", EXP_ERR, FUSE_READLINK, f, NULL, 0);
 		req("READLINK root", EXP_ERR, FUSE_READLINK, ROOT, NULL, 0);
 	}
+	printf("  -- ioctl: the file flags only\n");
+	{
+		struct { struct fuse_ioctl_in in; uint32_t flags; } io = {
+			.in = { .fh = fh, .cmd = 0x5401 } };
+		req("IOCTL TCGETS", ENOTTY, FUSE_IOCTL, f, &io.in, sizeof(io.in));
+		io.in.cmd = FS_IOC_GETFLAGS_32;
+		req("IOCTL GETFLAGS without room for the answer", EINVAL, FUSE_IOCTL, f, &io.in,
+		    sizeof(io.in));
+		io.in.out_size = 4;
+		req("IOCTL GETFLAGS", EXP_OK, FUSE_IOCTL, f, &io.in, sizeof(io.in));
+		io.in.cmd = FS_IOC_SETFLAGS_32;
+		io.in.out_size = 0;
+		io.in.in_size = 64;
+		req("IOCTL SETFLAGS with in_size past the request", EINVAL, FUSE_IOCTL, f, &io,
+		    sizeof(io));
+		io.in.in_size = 2;
+		req("IOCTL SETFLAGS with a short argument", EINVAL, FUSE_IOCTL, f, &io,
+		    sizeof(io.in) + 2);
+	}
 	printf("  -- operations the daemon does not implement\n");
 	{
 		struct fuse_lk_in lk = { .fh = fh };
 		struct fuse_bmap_in bm = { .block = 0, .blocksize = 4096 };
-		struct fuse_ioctl_in io = { .fh = fh, .cmd = 0x5401 };
 		struct fuse_poll_in pl = { .fh = fh };
 		req("GETLK", ENOSYS, FUSE_GETLK, f, &lk, sizeof(lk));
 		req("SETLK", ENOSYS, FUSE_SETLK, f, &lk, sizeof(lk));
 		req("SETLKW", ENOSYS, FUSE_SETLKW, f, &lk, sizeof(lk));
 		req("BMAP", ENOSYS, FUSE_BMAP, f, &bm, sizeof(bm));
-		req("IOCTL", ENOSYS, FUSE_IOCTL, f, &io, sizeof(io));
 		req("POLL", ENOSYS, FUSE_POLL, f, &pl, sizeof(pl));
 		req("SYNCFS", ENOSYS, FUSE_SYNCFS, ROOT, NULL, 0);
 		req("SETUPMAPPING", ENOSYS, FUSE_SETUPMAPPING, f, NULL, 0);
