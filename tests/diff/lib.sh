@@ -139,7 +139,8 @@ unmount_lowers() {
 #   KIND merged: as seen through a mount
 #   KIND upper:  whiteouts (char 0/0 or .wh.NAME) shown as "whiteout", any
 #                opaque marker (xattr or .wh..wh..opq) as "opaque", other
-#                internal xattrs dropped
+#                internal xattrs dropped but overlay.protattr
+# Shown xattrs: user.*, security.capability, POSIX ACLs, overlay.protattr.
 # Lines starting with "N " give directory link counts (compared apart).
 # MTIME_LIST names paths (relative) whose mtime is compared.
 # KIND merged also gets identity classes: one line "same-file: P1 P2 ..."
@@ -174,8 +175,10 @@ manifest() {
 			if (val == "0x79") opaque[p] = 1
 			next
 		}
-		if (name ~ /^user\.(overlay|fuseoverlayfs|containers)\./) next
-		if (name ~ /^user\./ || name == "security.capability") {
+		if (name ~ /^user\.(overlay|fuseoverlayfs|containers)\./ && name != "user.overlay.protattr")
+			next
+		if (name ~ /^user\./ || name == "security.capability" || name ~ /^system\.posix_acl_/ ||
+		    name == "trusted.overlay.protattr") {
 			xa[p] = xa[p] (xa[p] == "" ? "" : ";") name "=" val
 		}
 		next

@@ -30,6 +30,12 @@ scn_sparse_copy_up() { op sh -c "echo tail >> '$1/sparse'"; op stat -c %s "$1/sp
 scn_sparse_punch_like() { op truncate -s 1M "$1/sparse"; op stat -c %s "$1/sparse"; }
 scn_write_noperm_as_root() { op sh -c "echo w >> '$1/noperm'"; op cat "$1/noperm"; }
 scn_fallocate_new() { op "$OVLTOOL" fallocate "$1/fa" 0 65536; op stat -c %s "$1/fa"; }
+scn_fallocate_modes_lower() {
+	op "$OVLTOOL" fallocate "$1/sparse" 0 4096 punch
+	op "$OVLTOOL" fallocate "$1/f_lower2" 0 2 zero
+	op "$OVLTOOL" fallocate "$1/f_both" 0 1048576 keep
+	op stat -c %s "$1/sparse" "$1/f_lower2" "$1/f_both"
+}
 scn_copy_file_range() { op "$OVLTOOL" cfr "$1/f_lower2" "$1/cfr_copy"; op cat "$1/cfr_copy"; }
 
 # --- metadata ------------------------------------------------------------
@@ -62,6 +68,24 @@ scn_xattr_on_lower_dir() { op setfattr -n user.dx -v 1 "$1/deep/a"; op getfattr 
 scn_xattr_get_lower1() { op getfattr -d "$1/xf1"; op getfattr -d "$1/d"; }
 scn_capability_copy_up() { op setfattr -n user.t -v 1 "$1/capf"; op getcap "$1/capf"; }
 scn_capability_cleared_by_write() { op sh -c "echo w >> '$1/capf'"; op getcap "$1/capf"; }
+
+scn_acl_default_inherited() {
+	op setfacl -d -m u::rwx,g::rwx,o::- "$1/d"
+	op sh -c "umask 022 && mkdir '$1/d/sub2' && echo x > '$1/d/f' && mkfifo '$1/d/p'"
+	op rm "$1/d/a"
+	op sh -c "umask 022 && echo back > '$1/d/a'"
+	op stat -c '%n %a' "$1/d/sub2" "$1/d/f" "$1/d/p" "$1/d/a"
+}
+scn_chattr_immutable_append() {
+	op chattr +i "$1/f_lower2"
+	op sh -c "echo x >> '$1/f_lower2'"
+	op rm "$1/f_lower2"
+	op chattr +a "$1/d"
+	op sh -c "echo n > '$1/d/new'"
+	op rm "$1/d/b"
+	op lsattr -d "$1/f_lower2" "$1/d"
+	op chattr -a "$1/d"
+}
 
 # --- removing ------------------------------------------------------------
 scn_unlink_lower2_file() { op rm "$1/f_lower2"; op ls "$1"; }
