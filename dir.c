@@ -289,6 +289,21 @@ static int new_entry(struct ovl_inode *parent, const char *name, struct new_obje
 	return 0;
 }
 
+/* The default ACL of parent's upper dir updir (ovl_default_acl), asked of
+ * the filesystem only until it is seen to have none. */
+static ssize_t parent_default_acl(struct ovl_inode *parent, int updir, char **acl)
+{
+	ssize_t ret;
+
+	*acl = NULL;
+	if (atomic_load(&parent->dir->no_default_acl))
+		return 0;
+	ret = ovl_default_acl(updir, acl);
+	if (ret == 0)
+		atomic_store(&parent->dir->no_default_acl, true);
+	return ret;
+}
+
 /*
  * Where an object that cannot be made in one step at its name is built:
  * the workdir, or when the parent has a default ACL, a directory of the
@@ -350,7 +365,7 @@ static int create_locked(fuse_req_t req, struct ovl_inode *parent, int updir, co
 
 	if (state < 0)
 		return state;
-	acl_size = ovl_default_acl(updir, &acl);
+	acl_size = parent_default_acl(parent, updir, &acl);
 	if (acl_size < 0)
 		return (int)acl_size;
 	if (acl && !ovl_acls_shown(fs)) {
@@ -425,10 +440,11 @@ int ovl_create_object(fuse_req_t req, struct ovl_inode *parent, const char *name
 /* An O_TMPFILE file is made in updir itself, where the filesystem applies
  * a default ACL: the umask goes only if there is none, or under noacl,
  * where the ACL it gave is taken off again (*drop_acl). */
-static int tmpfile_mode(fuse_req_t req, int updir, mode_t *mode, bool *drop_acl)
+static int tmpfile_mode(fuse_req_t req, struct ovl_inode *parent, int updir, mode_t *mode,
+			bool *drop_acl)
 {
 	char *acl;
-	ssize_t ret = ovl_default_acl(updir, &acl);
+	ssize_t ret = parent_default_acl(parent, updir, &acl);
 
 	if (ret < 0)
 		return (int)ret;
@@ -460,7 +476,7 @@ int ovl_create_tmpfile(fuse_req_t req, struct ovl_inode *parent, mode_t mode, in
 	if (ret == 0)
 		ret = ovl_dir_fd(parent, 0, &d);
 	if (ret == 0)
-		ret = tmpfile_mode(req, d.fd, &mode, &drop_acl);
+		ret = tmpfile_mode(req, parent, d.fd, &mode, &drop_acl);
 	if (ret < 0)
 		return ret;
 	m.fd = openat(d.fd, ".", (open_flags & ~O_TRUNC) | O_TMPFILE | O_CLOEXEC |

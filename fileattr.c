@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -47,17 +48,19 @@ static int parse_protattr(const char *buf, ssize_t len)
 	return len > 0 ? flags : -EINVAL;
 }
 
-/* The protection flags stored on the upper object fd (O_PATH will do). */
-static int read_protattr(struct ovl_fs *fs, int fd)
+/* The protection flags recorded on the upper object (dirfd, name), name ""
+ * for dirfd itself (O_PATH will do). */
+static int read_protattr(struct ovl_fs *fs, int dirfd, const char *name)
 {
-	struct ovl_procpath p;
+	char path[sizeof("/proc/self/fd//") + 3 * sizeof(int) + NAME_MAX];
 	char buf[8];
 	ssize_t len;
 	int flags;
 
 	if (!fs->protattr_xattr)
 		return 0;
-	len = getxattr(ovl_procpath(&p, fd), fs->protattr_xattr, buf, sizeof(buf));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d%s%s", dirfd, *name ? "/" : "", name);
+	len = lgetxattr(path, fs->protattr_xattr, buf, sizeof(buf));
 	if (len < 0)
 		return errno == ENODATA || errno == EOPNOTSUPP ? 0 : -errno;
 	flags = parse_protattr(buf, len);
@@ -106,51 +109,40 @@ static int open_for_flags(struct ovl_inode *n, int *fd, int *layer)
 	return ovl_inode_open(n, O_RDONLY | O_NONBLOCK, fd, layer);
 }
 
-/* n's protection flags from its object in layer, fd (closed here): O_PATH
- * in the upper (its record), O_RDONLY in a lower layer (its own flags);
- * a negative fd is returned as the error.  Remembered: a copy-up keeps
- * them (protattr), so once known they stay right. */
-static int prot_from(struct ovl_inode *n, int layer, int fd)
+/* n's protection flags from its object (dirfd, name) in layer (name "":
+ * dirfd itself, O_PATH will do): the record of an upper object, a lower
+ * object's own flags (statx reports them without an open).  Remembered: a
+ * copy-up keeps them (protattr), so once known they stay right. */
+static int prot_at(struct ovl_inode *n, int layer, int dirfd, const char *name)
 {
-	unsigned int flags = 0;
+	struct statx stx;
 	int ret;
 
-	/* a lower object the daemon may not open: its flags are not known,
-	 * and this must not fail what would work without them */
-	if (ovl_layer_is_lower(n->fs, layer) && (fd == -EACCES || fd == -EPERM))
-		return 0;
-	if (fd < 0)
-		return fd;
-	if (ovl_layer_is_lower(n->fs, layer)) {
-		ret = real_flags(fd, &flags);
-		ret = ret < 0 && ret != -ENOTTY ? ret : (int)(flags & PROT_FLAGS);
-	} else {
-		ret = read_protattr(n->fs, fd);
-	}
-	close(fd);
+	if (!ovl_layer_is_lower(n->fs, layer))
+		ret = read_protattr(n->fs, dirfd, name);
+	else if (statx(dirfd, name, (*name ? 0 : AT_EMPTY_PATH) | AT_SYMLINK_NOFOLLOW, 0, &stx) < 0)
+		ret = -errno;
+	else
+		ret = (stx.stx_attributes & STATX_ATTR_APPEND ? FS_APPEND_FL : 0) |
+		      (stx.stx_attributes & STATX_ATTR_IMMUTABLE ? FS_IMMUTABLE_FL : 0);
 	if (ret >= 0)
 		atomic_store(&n->prot, (unsigned int)ret | OVL_PROT_KNOWN);
 	return ret;
 }
 
-/* Whether a lower object can have flags: files and directories. */
-static bool may_have_flags(struct ovl_inode *n, int layer)
-{
-	return !ovl_layer_is_lower(n->fs, layer) || S_ISREG(n->type) || S_ISDIR(n->type);
-}
-
 int ovl_prot_flags(struct ovl_inode *n)
 {
 	unsigned int cached = atomic_load(&n->prot);
-	int layer = ovl_inode_layer(n), fd, ret;
+	int layer, fd, ret;
 
 	if (cached & OVL_PROT_KNOWN)
 		return (int)(cached & ~OVL_PROT_KNOWN);
-	if (!may_have_flags(n, layer))
-		return 0;
-	ret = ovl_inode_open(n, ovl_layer_is_lower(n->fs, layer) ? O_RDONLY | O_NONBLOCK : O_PATH,
-			     &fd, &layer);
-	return prot_from(n, layer, ret < 0 ? ret : fd);
+	ret = ovl_inode_open(n, O_PATH, &fd, &layer);
+	if (ret < 0)
+		return ret;
+	ret = prot_at(n, layer, fd, "");
+	close(fd);
+	return ret;
 }
 
 static int verdict(int flags, bool append_only_ok)
@@ -171,21 +163,13 @@ int ovl_may_change_entry(struct ovl_inode *parent, const char *name, struct ovl_
 			 bool append_only_ok)
 {
 	unsigned int cached = atomic_load(&n->prot);
-	int layer = ovl_inode_layer(n), fd, ret;
+	int layer = ovl_inode_layer(n), ret;
 	OVL_DFD d = { .fd = -1 };
 
 	if (cached & OVL_PROT_KNOWN)
 		return verdict((int)(cached & ~OVL_PROT_KNOWN), append_only_ok);
-	if (!may_have_flags(n, layer))
-		return 0;
 	ret = ovl_dir_fd(parent, layer, &d);
-	if (ret < 0)
-		return ret;
-	if (ovl_layer_is_lower(n->fs, layer))
-		fd = ovl_open_at(d.fd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOATIME);
-	else if ((fd = openat(d.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		fd = -errno;
-	return verdict(prot_from(n, layer, fd), append_only_ok);
+	return verdict(ret < 0 ? ret : prot_at(n, layer, d.fd, name), append_only_ok);
 }
 
 int ovl_copy_fileattr(struct ovl_fs *fs, int srcfd, int dstfd)

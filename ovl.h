@@ -114,6 +114,8 @@ struct ovl_dir {
 	_Atomic int *fds;         /* one per layer: fd or OVL_FD_* */
 	atomic_bool opaque_upper; /* the upper hides every lower layer */
 	atomic_bool impure;       /* the upper holds copied-up files (origin records) */
+	atomic_bool no_default_acl; /* its upper was seen without one (dir.c); a
+				     * setxattr of one through the mount clears it */
 };
 
 struct ovl_inode {

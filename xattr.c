@@ -608,6 +608,9 @@ void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	}
 	if (!prepare_write(req, fs, n, name, &fd))
 		return;
+	/* new objects in it are to get it (dir.c) */
+	if (n->dir && strcmp(name, ACL_DEFAULT) == 0)
+		atomic_store(&n->dir->no_default_acl, false);
 	/* XATTR_CREATE / XATTR_REPLACE mean the same on the upper copy: it
 	 * carries every xattr of the object since copy-up. */
 	if (setxattr(ovl_procpath(&path_buf, fd), stored, value, size, flags) < 0)
