@@ -117,12 +117,32 @@ static void debug_open(const char *what, const struct fuse_entry_param *e,
 		ovl_debug("%s -> %s", what, ovl_passthrough_how(f, fi, how, sizeof(how)));
 }
 
-/* A passed-through file open for writing: from its open on, the kernel's
- * cached attributes of the inode may go stale (ovl_attr_timeout); those
- * cached before are dropped at its open. */
+/*
+ * A passed-through file open for writing.  The kernel updates its cached
+ * size and times after writes it passes through, but a write through a
+ * shared mapping changes the backing file behind it: at the release (the
+ * last close, after the last mapping is gone) the file is compared with
+ * what it was at the open, and the kernel's attributes dropped if it
+ * changed (pt_writer_done).
+ */
 static bool pt_writer(const struct ovl_file *f)
 {
 	return f->passthrough && ovl_open_writes(f->flags);
+}
+
+static bool same_times(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void pt_writer_done(struct ovl_file *f)
+{
+	struct stat now;
+
+	if (fstat(f->fd, &now) < 0 || !same_times(&now, &f->at_open))
+		fuse_lowlevel_notify_inval_inode(f->inode->fs->se, f->inode->id, -1, 0);
 }
 
 /* Account a new open file handle, choose how the kernel does its I/O and
@@ -133,15 +153,13 @@ static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
 		       const struct fuse_entry_param *e)
 {
 	struct ovl_inode *n = f->inode;
-	struct fuse_entry_param entry;
 	int ret = ovl_passthrough_open(fs, n, f, fi);
 
 	if (ret == 0) {
 		f->accounted = true;
 		atomic_fetch_add(&n->opens, 1);
-		/* a new file's entry below carries the timeout instead */
-		if (pt_writer(f) && atomic_fetch_add(&n->pt_writers, 1) == 0 && !e)
-			fuse_lowlevel_notify_inval_inode(fs->se, n->id, -1, 0);
+		if (pt_writer(f) && fstat(f->fd, &f->at_open) < 0)
+			memset(&f->at_open, 0, sizeof(f->at_open));   /* compares as changed */
 		atomic_fetch_add_explicit(&fs->stats.opens, 1, memory_order_relaxed);
 		fi->fh = ovl_handle_add(&fs->handles, &f->h);
 		if (!fi->fh)
@@ -155,11 +173,7 @@ static void reply_open(fuse_req_t req, struct ovl_fs *fs, struct ovl_file *f,
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	if (e) {
-		entry = *e;
-		entry.attr_timeout = ovl_attr_timeout(fs, n);
-	}
-	ret = e ? fuse_reply_create(req, &entry, fi) : fuse_reply_open(req, fi);
+	ret = e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi);
 	if (ret == -ENOENT)   /* the opener is gone: no release will come */
 		ovl_file_put((struct ovl_file *)ovl_handle_remove(&fs->handles, fi->fh,
 								  OVL_HANDLE_FILE));
@@ -318,8 +332,8 @@ static void file_free(struct ovl_handle *h, bool connected)
 	struct ovl_file *f = (struct ovl_file *)h;
 
 	if (f->accounted) {
-		if (pt_writer(f))
-			atomic_fetch_sub(&f->inode->pt_writers, 1);
+		if (pt_writer(f) && connected)
+			pt_writer_done(f);
 		ovl_passthrough_release(f->inode->fs, f, connected);
 		atomic_fetch_sub(&f->inode->opens, 1);
 	}

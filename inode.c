@@ -82,7 +82,7 @@ void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
-		fuse_reply_attr(req, &st, ovl_attr_timeout(fs, n));
+		fuse_reply_attr(req, &st, fs->timeout);
 }
 
 static struct timespec set_time(int to_set, int now_flag, int flag, struct timespec t)
@@ -256,7 +256,7 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
-		fuse_reply_attr(req, &st, ovl_attr_timeout(fs, n));
+		fuse_reply_attr(req, &st, fs->timeout);
 }
 
 void ovl_readlink(fuse_req_t req, fuse_ino_t ino)

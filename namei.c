@@ -171,7 +171,7 @@ int ovl_lookup_entry(struct ovl_inode *parent, const char *name, struct fuse_ent
 	if (ret < 0)
 		return ret;
 	e->ino = n->id;
-	e->attr_timeout = ovl_attr_timeout(fs, n);
+	e->attr_timeout = fs->timeout;
 	ovl_present_stat(n, &e->attr);
 	ovl_inode_put(n);
 	return 0;

@@ -138,8 +138,6 @@ struct ovl_inode {
 	pthread_mutex_t copyup_lock;
 	struct ovl_dir *dir;      /* NULL for non-directories */
 	atomic_int opens;         /* open files */
-	atomic_int pt_writers;    /* of them, passed through and writing: see
-				   * ovl_attr_timeout */
 	/* How the kernel does I/O on its opens (passthrough.c), under io_lock */
 	pthread_mutex_t io_lock;
 	int backing_id;           /* registered backing file, 0 = none */
@@ -253,13 +251,6 @@ static inline int ovl_inode_layer(const struct ovl_inode *n)
 	return atomic_load_explicit(&n->layer, memory_order_acquire);
 }
 
-/* How long the kernel may keep n's attributes.  Writes through a mapping of
- * a passed-through file change the backing file behind the kernel's FUSE
- * inode: while such a file is open its attributes are not cached. */
-static inline double ovl_attr_timeout(const struct ovl_fs *fs, struct ovl_inode *n)
-{
-	return atomic_load(&n->pt_writers) ? 0 : fs->timeout;
-}
 
 /* An open with these flags changes the file's data. */
 static inline bool ovl_open_writes(int flags)
@@ -535,6 +526,7 @@ struct ovl_file {
 	int layer;      /* layer the fd was opened in */
 	int flags;
 	int stale_fd;   /* the lower fd replaced after a copy-up, closed at release */
+	struct stat at_open; /* a passed-through writer's file when opened (pt_writer) */
 	bool accounted; /* counted in the inode's opens and passthrough state */
 	bool passthrough; /* the kernel does its I/O on the inode's backing */
 	enum ovl_pt_reason pt_why; /* if not: why (OVL_PT_NREASONS: registration failed) */
