@@ -320,13 +320,6 @@ void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t
 		fuse_reply_write(req, (size_t)n);
 }
 
-void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)fi;
-	ovl_debug("flush ino=%lu", (unsigned long)ino);
-	fuse_reply_err(req, 0);
-}
-
 static void file_free(struct ovl_handle *h, bool connected)
 {
 	struct ovl_file *f = (struct ovl_file *)h;

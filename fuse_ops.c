@@ -119,7 +119,8 @@ const struct fuse_lowlevel_ops ovl_ops = {
 	.open = ovl_open,
 	.read = ovl_read,
 	.write_buf = ovl_write_buf,
-	.flush = ovl_flush,
+	/* no .flush: it has nothing to do (the kernel writes cached pages before
+	 * asking), and its ENOSYS stops the kernel asking at every close */
 	.release = ovl_release,
 	.fsync = ovl_fsync,
 	.opendir = ovl_opendir,

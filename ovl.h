@@ -540,7 +540,6 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf, off_t off,
 		   struct fuse_file_info *fi);
-void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
