@@ -216,7 +216,9 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ovl_debug_enabled)
 		snprintf(what, sizeof(what), "open ino=%lu flags=0%o", (unsigned long)ino, fi->flags);
 	if (ret == 0 && ovl_open_writes(flags)) {
-		ret = ovl_may_change(n, (flags & O_APPEND) && !(flags & O_TRUNC));
+		/* the kernel's flags: real_open_flags drops O_APPEND under the
+		 * writeback cache, where the kernel appends itself */
+		ret = ovl_may_change(n, (fi->flags & O_APPEND) && !(flags & O_TRUNC));
 		if (ret == 0)
 			ret = ovl_passthrough_may_write(n);
 		if (ret == 0)

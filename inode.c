@@ -209,11 +209,15 @@ void ovl_kill_suidgid(fuse_req_t req, struct ovl_inode *n)
 }
 
 /* Immutable refuses every change, append-only all but times set to now
- * (as notify_change and vfs_truncate do). */
-static int may_setattr(struct ovl_inode *n, int to_set)
+ * (as notify_change and vfs_truncate do).  With the writeback cache the
+ * kernel keeps a file's times itself and sends every change of them as
+ * given times, its own after writes and touch's "now" alike: there they
+ * all count as now, or an append would fail at its close. */
+static int may_setattr(struct ovl_fs *fs, struct ovl_inode *n, int to_set)
 {
-	bool explicit_times = ((to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
-			      ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW));
+	bool explicit_times = !fs->writeback &&
+			      (((to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
+			       ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW)));
 	int owner_mode_size = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
 			      FUSE_SET_ATTR_SIZE;
 
@@ -240,7 +244,7 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if ((to_set == 0 || (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID))) &&
 	    !(to_set & FUSE_SET_ATTR_MODE) && kill_suidgid_mode(req, n, &attr->st_mode))
 		to_set |= FUSE_SET_ATTR_MODE;
-	ret = may_setattr(n, to_set);
+	ret = may_setattr(fs, n, to_set);
 	if (ret == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		ret = ovl_passthrough_may_write(n);
 	if (ret == 0)

@@ -119,6 +119,11 @@ fa_upper() {
 	ovl_mount
 	got="$(fa_run "$MNT")"
 	ovl_umount
+	# with the writeback cache (passthrough=off) the kernel sends every
+	# time change as given times: "now" cannot be told from touch -d
+	if [[ ${OVL_EXTRA_OPTS:-} == *passthrough=off* ]]; then
+		want="${want/lapp touch -d refused/lapp touch -d ok}"
+	fi
 	assert_eq "$want" "$got" "through the mount"
 	assert_eq "$want_upper" "$(fa_upper)" "the upper layer"
 	# spelled out: protattr, not the flag, on the upper file
