@@ -91,8 +91,9 @@ static int write_protattr(struct ovl_fs *fs, int fd, unsigned int flags)
 	return 0;
 }
 
-/* The object's flags in its layer (O_RDONLY fd): 0 where the filesystem has
- * none, as kernel overlayfs takes ENOTTY and EINVAL. */
+/* The object's flags in its layer (O_RDONLY fd); -ENOTTY where its
+ * filesystem has none (ENOTTY, EINVAL, EOPNOTSUPP), which kernel overlayfs
+ * takes as no flags. */
 static int real_flags(int fd, unsigned int *flags)
 {
 	*flags = 0;

@@ -31,17 +31,20 @@
 #include "ovl.h"
 #include "plugins/ds.h"
 
-/* A detached copy of the mount tree at fd (submounts included), with attr. */
+/*
+ * A detached copy of the mount at fd, with attr.  Without the mounts below
+ * it, as kernel overlayfs's clone_private_mount: a layer does not reach into
+ * other filesystems mounted inside it, and a copy of them would keep them
+ * alive (another FUSE daemon's connection open) after their unmount.
+ */
 static int clone_tree(int fd, const struct mount_attr *attr)
 {
-	int tree = open_tree(fd, "", AT_EMPTY_PATH | AT_RECURSIVE | OPEN_TREE_CLONE |
-					     OPEN_TREE_CLOEXEC);
+	int tree = open_tree(fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	int err;
 
 	if (tree < 0)
 		return -errno;
-	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, (struct mount_attr *)attr,
-			  sizeof(*attr)) < 0) {
+	if (mount_setattr(tree, "", AT_EMPTY_PATH, (struct mount_attr *)attr, sizeof(*attr)) < 0) {
 		err = errno;
 		close(tree);
 		return -err;
