@@ -296,3 +296,24 @@ change_things() {
 	ovl_umount
 	diff -u "$TMP/kernel.view" "$TMP/ours.view"
 }
+
+# The daemon reaches each layer through a private copy of the layer's own
+# mount (privmount.c), as kernel overlayfs does: a filesystem mounted
+# inside a layer is not seen through the overlay, on either.
+@test "a filesystem mounted inside a lower layer is not crossed: as on kernel overlayfs" {
+	local want got
+	mkdir -p "$LOWER1/sub"
+	echo under >"$LOWER1/sub/under"
+	ovl_snapshot_lowers   # (as they are once the tmpfs is gone again)
+	mount -t tmpfs tmpfs "$LOWER1/sub"
+	echo inside >"$LOWER1/sub/inside"
+	kovl_mount "$KOPTS"
+	want="$(view "$MNT")"
+	kovl_umount
+	ovl_mount
+	got="$(view "$MNT")"
+	ovl_umount
+	umount "$LOWER1/sub"
+	assert_eq "$want" "$got"
+	[[ "$got" == *"./sub/under f"* ]]
+}
