@@ -131,7 +131,8 @@ static int prot_at(struct ovl_inode *n, int layer, int dirfd, const char *name)
 	return ret;
 }
 
-int ovl_prot_flags(struct ovl_inode *n)
+/* n's protection flags (FS_APPEND_FL, FS_IMMUTABLE_FL), or -errno */
+static int prot_flags(struct ovl_inode *n)
 {
 	unsigned int cached = atomic_load(&n->prot);
 	int layer, fd, ret;
@@ -157,7 +158,7 @@ static int verdict(int flags, bool append_only_ok)
 
 int ovl_may_change(struct ovl_inode *n, bool append_only_ok)
 {
-	return verdict(ovl_prot_flags(n), append_only_ok);
+	return verdict(prot_flags(n), append_only_ok);
 }
 
 int ovl_may_change_entry(struct ovl_inode *parent, const char *name, struct ovl_inode *n,
@@ -215,7 +216,7 @@ static int get_flags(struct ovl_inode *n, unsigned int cmd, void *out)
 	close(fd);
 	if (ret < 0)
 		return ret == -EINVAL || ret == -EOPNOTSUPP ? -ENOTTY : ret;
-	prot = ovl_prot_flags(n);
+	prot = prot_flags(n);
 	if (prot < 0)
 		return prot;
 	if (cmd == FS_IOC_GETFLAGS) {

@@ -251,7 +251,6 @@ static inline int ovl_inode_layer(const struct ovl_inode *n)
 	return atomic_load_explicit(&n->layer, memory_order_acquire);
 }
 
-
 /* An open with these flags changes the file's data. */
 static inline bool ovl_open_writes(int flags)
 {
@@ -270,6 +269,7 @@ static inline bool ovl_layer_is_lower(const struct ovl_fs *fs, int layer)
 {
 	return !fs->has_upper || layer > 0;
 }
+
 /*
  * O_NOATIME where a read through the mount must leave the object's atime
  * alone and no private mount (privmount.c) sees to it: always in a lower
@@ -290,7 +290,6 @@ static inline int ovl_noatime_flag(const struct ovl_fs *fs, int layer, bool dir)
 
 /* fileattr.c: chattr/lsattr flags; immutable and append-only enforced */
 #define OVL_PROT_KNOWN (1u << 31)
-int ovl_prot_flags(struct ovl_inode *n);
 /* 0, or -EPERM when n is immutable, or append-only and !append_only_ok */
 int ovl_may_change(struct ovl_inode *n, bool append_only_ok);
 /* the same under parent's lock, n being (parent, name) */

@@ -37,7 +37,7 @@
  * other filesystems mounted inside it, and a copy of them would keep them
  * alive (another FUSE daemon's connection open) after their unmount.
  */
-static int clone_tree(int fd, const struct mount_attr *attr)
+static int clone_mount(int fd, const struct mount_attr *attr)
 {
 	int tree = open_tree(fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	int err;
@@ -111,7 +111,7 @@ static int privatize_upper(struct ovl_fs *fs)
 	up[common] = '/';
 	if (anc < 0)
 		return -errno;
-	tree = clone_tree(anc, &attr);
+	tree = clone_mount(anc, &attr);
 	close(anc);
 	if (tree < 0)
 		return tree;
@@ -136,7 +136,7 @@ static int privatize_lower(struct ovl_layer *l)
 		.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOATIME,
 		.attr_clr = MOUNT_ATTR__ATIME,
 	};
-	int tree = clone_tree(l->fd, &attr), fd;
+	int tree = clone_mount(l->fd, &attr), fd;
 
 	if (tree < 0)
 		return tree;

@@ -137,14 +137,20 @@ atime_changes() {
 	done
 }
 
+# atime_on_kovl MODE: atime_reads on fresh layers through kernel overlayfs
+# mounted with MODE; atime_changes tells what they did.
+atime_on_kovl() {
+	atime_layers
+	kovl_mount "$1"
+	atime_reads "$MNT"
+	kovl_umount
+}
+
 @test "upper atimes follow noatime, relatime, strictatime and nodiratime as on kernel overlayfs" {
 	require_atime_updates
 	local mode want
 	for mode in noatime relatime strictatime "relatime,nodiratime" "strictatime,nodiratime"; do
-		atime_layers
-		kovl_mount "$mode"
-		atime_reads "$MNT"
-		kovl_umount
+		atime_on_kovl "$mode"
 		want="$(atime_changes)"
 		atime_layers
 		ovl_mount "$mode"
@@ -165,16 +171,14 @@ drecent same" "$(atime_changes)" "default (noatime)"
 }
 
 # In a user namespace the upper's mount has its atime mode locked: no
-# private mount with another one.  The daemon then opens what it reads with O_NOATIME under
-# noatime (nodiratime: directories), and relatime is the upper mount's own.
+# private mount with another one.  The daemon then opens what it reads with
+# O_NOATIME under noatime (nodiratime: directories), and relatime is the
+# upper mount's own.
 @test "user namespace (no private mount): noatime, relatime and nodiratime as on kernel overlayfs" {
 	require_atime_updates
 	local mode want
 	for mode in noatime relatime "relatime,nodiratime"; do
-		atime_layers
-		kovl_mount "$mode"
-		atime_reads "$MNT"
-		kovl_umount
+		atime_on_kovl "$mode"
 		want="$(atime_changes)"
 		atime_layers
 		run timeout 600 unshare -Urm sh -c '
