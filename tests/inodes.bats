@@ -614,6 +614,24 @@ appended" "$(cat "$MNT/h1")" "content of h1"
 appended" "$(cat "$MNT/h1")" "content of h1 after d/h2's copy-up"
 }
 
+@test "lower hard links: the listing the kernel keeps shows the new st_ino after a copy-up of one name" {
+	# the directory is upper and lower (merged), so that only the file is
+	# copied up; the kernel keeps its listing (FOPEN_CACHE_DIR)
+	mkdir "$LOWER2/d" "$UPPER/d"
+	echo shared >"$LOWER2/d/h1"
+	ln "$LOWER2/d/h1" "$LOWER2/d/h2"
+	ovl_snapshot_lowers
+	imount
+	local before after
+	before="$(dino_of "$MNT/d" h1)"
+	assert_eq "$(stat -c %i "$MNT/d/h1")" "$before" "d_ino of d/h1 before the copy-up"
+	chmod 600 "$MNT/d/h1"
+	after="$(stat -c %i "$MNT/d/h1")"
+	assert_ne "$before" "$after" "st_ino of d/h1 after its copy-up split the lower link"
+	assert_eq "$after" "$(dino_of "$MNT/d" h1)" "d_ino of d/h1 after the copy-up"
+	assert_eq "$(stat -c %i "$MNT/d/h2")" "$(dino_of "$MNT/d" h2)" "d_ino of d/h2 after the copy-up"
+}
+
 # ---------------------------------------------------------------- layers given twice
 
 # expect_layers_refused NEEDLES OPTIONS: the mount with -o OPTIONS fails with

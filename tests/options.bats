@@ -194,6 +194,22 @@ atime_mode_is() {
 	done
 }
 
+@test "timeout=0: nothing is kept, listings neither (a name added below, behind the mount, shows at once)" {
+	make_layers
+	ovl_mount timeout=0
+	ls "$MNT/dir" >/dev/null
+	ls "$MNT/dir" >/dev/null
+	# into the lower of dir's two layers: the mtime the mount shows (the
+	# top one's) stays, so only not keeping the listing shows the name
+	echo behind >"$LOWER2/dir/behind"
+	ovl_snapshot_lowers
+	run ls "$MNT/dir"
+	assert_status 0
+	assert_output_contains behind
+	assert_eq behind "$(cat "$MNT/dir/behind")"
+	ovl_umount
+}
+
 @test "threaded=1 serves concurrent readers" {
 	make_layers
 	ovl_mount threaded=1
