@@ -254,13 +254,8 @@ static int do_copy_up(struct ovl_inode *n, bool with_data)
 			fd = -1;
 		}
 		if (ret == 0)
-			ovl_inode_set_upper(n, ino, keep_ino);
+			ovl_inode_set_upper(n, parent, ino, keep_ino);
 		ovl_dir_unlock(parent);
-		/* the kernel may keep the parent's listing (FOPEN_CACHE_DIR),
-		 * with the old number in it: its pages go (safe from within any
-		 * request) */
-		if (ret == 0 && !keep_ino && fs->se)
-			fuse_lowlevel_notify_inval_inode(fs->se, parent->id, 0, 0);
 	}
 	if (fd >= 0)
 		close(fd);

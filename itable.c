@@ -529,7 +529,8 @@ struct ovl_inode *ovl_inode_attach(struct ovl_inode *parent, const char *name,
 	return n;
 }
 
-void ovl_inode_set_upper(struct ovl_inode *n, ino_t upper_ino, bool keep_ino)
+void ovl_inode_set_upper(struct ovl_inode *n, struct ovl_inode *parent, ino_t upper_ino,
+			 bool keep_ino)
 {
 	struct ovl_fs *fs = n->fs;
 
@@ -541,10 +542,13 @@ void ovl_inode_set_upper(struct ovl_inode *n, ino_t upper_ino, bool keep_ino)
 	atomic_store_explicit(&n->layer, 0, memory_order_release);
 	upper_hash(fs, n);
 	pthread_rwlock_unlock(&fs->table_lock);
-	/* the kernel caches the number with the attributes: it must ask again
-	 * (attributes only: safe from within any request) */
-	if (!keep_ino && fs->se)
+	/* the kernel keeps the old number with the attributes and in the
+	 * parent's listing (FOPEN_CACHE_DIR): it must ask again (attributes
+	 * and a directory's pages only: safe from within any request) */
+	if (!keep_ino && fs->se) {
 		fuse_lowlevel_notify_inval_inode(fs->se, n->id, -1, 0);
+		fuse_lowlevel_notify_inval_inode(fs->se, parent->id, 0, 0);
+	}
 }
 
 struct ovl_inode *ovl_dentry_find(struct ovl_inode *parent, const char *name)

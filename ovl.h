@@ -338,9 +338,11 @@ enum ovl_attach {
  * without memory.  fresh is consumed. */
 struct ovl_inode *ovl_inode_attach(struct ovl_inode *parent, const char *name,
 				   struct ovl_inode *fresh, enum ovl_attach how, bool kernel);
-/* Copy-up done: n's object is now the upper one, inode number upper_ino;
- * the number reported changes to the copy's unless keep_ino. */
-void ovl_inode_set_upper(struct ovl_inode *n, ino_t upper_ino, bool keep_ino);
+/* Copy-up done: n's object (named in parent) is now the upper one, inode
+ * number upper_ino; the number reported changes to the copy's unless
+ * keep_ino, and the kernel forgets the old one. */
+void ovl_inode_set_upper(struct ovl_inode *n, struct ovl_inode *parent, ino_t upper_ino,
+			 bool keep_ino);
 /* The inode (parent, name) names, with a reference, or NULL. */
 struct ovl_inode *ovl_dentry_find(struct ovl_inode *parent, const char *name);
 /* Does (parent, name) name n? */

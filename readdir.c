@@ -281,7 +281,7 @@ void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* The kernel keeps the listing, across opens, as it keeps names and
 	 * attributes (timeout=): it drops it itself when a change goes
 	 * through the mount or the directory's mtime moves; a copy-up that
-	 * gives a file a new number drops it from here (copyup.c). */
+	 * gives a file a new number drops it from there (itable.c). */
 	fi->cache_readdir = fi->keep_cache = fs->timeout > 0;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		ovl_handle_put(ovl_handle_remove(&fs->handles, fi->fh, OVL_HANDLE_DIR));
