@@ -25,6 +25,7 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV_V2;
 #endif
 	ovl_passthrough_init(fs, conn);
+	ovl_wire_init(fs, conn);
 	/* The kernel trusts its own size and times of files it caches writes
 	 * for, which writes through a backing file would leave stale. */
 	fs->writeback = fs->cfg->writeback && !atomic_load(&fs->passthrough) &&
@@ -66,6 +67,7 @@ static void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (!p)
 		return;
+	ovl_wire_note_transport(ovl_fs(req), req);
 	ret = ovl_lookup_entry(p, name, &e);
 	ovl_debug("lookup parent=%lu name=%s -> %s", (unsigned long)parent, name,
 		  ret < 0 ? strerror(-ret) : "found");

@@ -74,6 +74,7 @@ void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int ret;
 
 	ovl_debug("getattr ino=%lu", (unsigned long)ino);
+	ovl_wire_note_transport(fs, req);
 	if (!(n = ovl_req_inode(req, ino)))
 		return;
 	f = file_of(n, fi);

@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 	struct ovl_fs *fs = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	char *fargv[4];
+	char *fargv[6];
 	const char *device = NULL;
 	char fd_path[32];
 	bool own_mount = false;
@@ -113,8 +113,15 @@ int main(int argc, char **argv)
 	fargv[0] = argv[0];
 	fargv[1] = "-o";
 	fargv[2] = cfg.fuse_mount_opts;
-	fargv[3] = NULL;
 	args.argc = 3;
+#ifdef HAVE_FUSE_URING
+	/* the ring is used only if the kernel offers it too (wire.c) */
+	if (cfg.io_uring) {
+		fargv[args.argc++] = "-o";
+		fargv[args.argc++] = "io_uring";
+	}
+#endif
+	fargv[args.argc] = NULL;
 	args.argv = fargv;
 	ovl_debug("fuse mount options: %s", cfg.fuse_mount_opts);
 

@@ -594,6 +594,15 @@ static int handle_option(struct parse_state *st, const char *name, const char *v
 		cfg->max_stack_depth = (int)ul;
 		return 0;
 	}
+	if (!strcmp(name, "io_uring")) {   /* bare: libfuse's spelling of auto */
+		if (!value || !strcmp(value, "auto"))
+			cfg->io_uring = true;
+		else if (!strcmp(value, "off"))
+			cfg->io_uring = false;
+		else
+			return bad_value(name, value, "expected auto or off");
+		return 0;
+	}
 	if (!strcmp(name, "fuse_device")) {
 		const char *base;
 		if (need_value(name, value))
@@ -814,6 +823,7 @@ static void print_usage(const char *prog)
 "    -o passthrough=off|upper|all  FUSE passthrough of file I/O (default upper)\n"
 "    -o max_stack_depth=1|2   stacking depth reserved for passthrough (default auto)\n"
 "    -o fuse_device=auto|PATH mount through PATH (e.g. /dev/fuse_userns of kernel/)\n"
+"    -o io_uring=auto|off     FUSE over io_uring when the kernel offers it (default auto)\n"
 "    -o debug                 debug output on stderr\n"
 "\n"
 "mount options:\n"
@@ -837,9 +847,31 @@ static void print_usage(const char *prog)
 "                             fstab options, ignored\n");
 }
 
+/* Whether mounts made now would run over io_uring (io_uring=auto) */
+static const char *uring_state(void)
+{
+#ifdef HAVE_FUSE_URING
+	char c = 0;
+	FILE *f = fopen("/sys/module/fuse/parameters/enable_uring", "re");
+
+	if (f) {
+		c = (char)fgetc(f);
+		fclose(f);
+	}
+	if (c == 'Y')
+		return "on (the kernel offers it: enable_uring is Y)";
+	if (f)
+		return "off (the kernel does not offer it: enable_uring is N)";
+	return "off (this kernel has no FUSE over io_uring)";
+#else
+	return "off (not built: libfuse older than 3.18)";
+#endif
+}
+
 static void print_version(void)
 {
 	printf("fuse-overlayfs: version %s\n", PACKAGE_VERSION);
+	printf("FUSE over io_uring: %s\n", uring_state());
 	printf("FUSE library version %s\n", fuse_pkgversion());
 	fflush(stdout);
 	fuse_lowlevel_version();
@@ -859,6 +891,7 @@ static void config_defaults(struct ovl_config *cfg)
 	cfg->xino = OVL_XINO_AUTO;
 	cfg->passthrough = OVL_PASSTHROUGH_UPPER;
 	cfg->max_stack_depth = 0;
+	cfg->io_uring = true;
 }
 
 static int finish(struct parse_state *st)

@@ -51,6 +51,7 @@ struct ovl_config {
 	int passthrough;        /* OVL_PASSTHROUGH_* */
 	int max_stack_depth;    /* 0 = choose from the layers, else 1 or 2 */
 	char *fuse_device;      /* fuse_device=PATH; NULL: auto (mount.c) */
+	bool io_uring;          /* io_uring=auto (default): FUSE over io_uring when offered */
 
 	unsigned int max_write; /* max_write=N: cap for conn->max_write, 0 = libfuse default */
 	/* per-mount flags libfuse cannot pass: main.c sets them with

@@ -233,6 +233,8 @@ struct ovl_fs {
 	bool writeback;           /* the kernel caches writes */
 	struct {
 		atomic_bool setxattr_ext; /* SETXATTR carries the 7.33 header */
+		bool uring_asked;         /* the kernel offers io_uring and we take it */
+		atomic_bool uring_seen;   /* a request arrived over io_uring */
 	} wire;
 };
 
@@ -637,9 +639,14 @@ static inline bool ovl_acls_shown(const struct ovl_fs *fs)
 /* fuse_ops.c */
 extern const struct fuse_lowlevel_ops ovl_ops;
 
-/* wire.c: requests checked before libfuse parses them, on the session's
- * descriptor (after it is mounted); 0, or -errno when libfuse has no custom
- * io (requests then reach it unchecked) */
+/* wire.c: how requests arrive.  Attach: requests checked before libfuse
+ * parses them, on the session's descriptor (after it is mounted); 0, or
+ * -errno when libfuse has no custom io (requests then reach it unchecked).
+ * Init: take FUSE over io_uring when offered and io_uring=auto.  Note: a
+ * request's transport, seen by lookup and getattr; transport: its name. */
 int ovl_wire_attach(struct ovl_fs *fs, struct fuse_session *se);
+void ovl_wire_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
+void ovl_wire_note_transport(struct ovl_fs *fs, fuse_req_t req);
+const char *ovl_wire_transport(struct ovl_fs *fs);
 
 #endif

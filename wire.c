@@ -15,6 +15,13 @@
  *
  * Needs a libfuse built with custom io (contrib/build-libfuse.sh builds it
  * so); with another, the session reads /dev/fuse itself, unchecked.
+ *
+ * FUSE over io_uring (libfuse 3.18, io_uring=auto): once the kernel has
+ * the ring, every request but FORGET and INTERRUPT arrives in ring buffers
+ * that libfuse's ring threads read and dispatch themselves, with no hook
+ * before its parsing; those requests are not checked here.  Their only
+ * writer is the kernel, as for /dev/fuse; a forged request from a user of
+ * the mount cannot reach either.
  */
 #include <errno.h>
 #include <linux/fuse.h>
@@ -241,6 +248,47 @@ static int wire_clone_fd(int master)
 	return fd;
 }
 #endif
+
+/* libfuse (3.18) starts the ring after init returns when we want it and the
+ * kernel offers it (root sets /sys/module/fuse/parameters/enable_uring);
+ * else, or if the ring cannot start, requests keep coming over /dev/fuse. */
+void ovl_wire_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
+{
+#ifdef HAVE_FUSE_URING
+	if (!fs->cfg->io_uring)
+		conn->want &= ~FUSE_CAP_OVER_IO_URING;
+	else if (conn->capable & FUSE_CAP_OVER_IO_URING)
+		conn->want |= FUSE_CAP_OVER_IO_URING;
+	fs->wire.uring_asked = (conn->want & FUSE_CAP_OVER_IO_URING) != 0;
+	ovl_debug("init: io_uring %s", fs->wire.uring_asked ? "offered by the kernel, taken"
+			  : fs->cfg->io_uring ? "not offered by the kernel (enable_uring)"
+			  : "off (io_uring=off)");
+#else
+	(void)fs;
+	(void)conn;
+#endif
+}
+
+/* The kernel sends every request over the ring once it has it: the first
+ * lookup or getattr that comes over it says the ring is in use. */
+void ovl_wire_note_transport(struct ovl_fs *fs, fuse_req_t req)
+{
+#ifdef HAVE_FUSE_URING
+	if (!fs->wire.uring_asked || atomic_load_explicit(&fs->wire.uring_seen, memory_order_relaxed) ||
+	    !fuse_req_is_uring(req))
+		return;
+	if (!atomic_exchange(&fs->wire.uring_seen, true))
+		ovl_debug("requests arrive over io_uring");
+#else
+	(void)fs;
+	(void)req;
+#endif
+}
+
+const char *ovl_wire_transport(struct ovl_fs *fs)
+{
+	return atomic_load(&fs->wire.uring_seen) ? "io_uring" : "/dev/fuse";
+}
 
 int ovl_wire_attach(struct ovl_fs *fs, struct fuse_session *se)
 {

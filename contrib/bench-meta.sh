@@ -7,7 +7,10 @@
 #   native  the workload on the layers' ext4 directly (a copy of the lower
 #           tree where it writes)
 #   kovl    kernel overlayfs
-#   ours    our fuse-overlayfs ($FUSE_OVERLAYFS), default options
+#   ours    our fuse-overlayfs ($FUSE_OVERLAYFS), default options: requests
+#           over io_uring (the run turns the kernel's enable_uring on, and
+#           back to what it was at the end)
+#   ours_dev  ours with -o io_uring=off: requests over /dev/fuse
 #   fo110   Debian's fuse-overlayfs 1.10 (/usr/bin/fuse-overlayfs)
 # Every workload gets a fresh mount over the same lower tree (TREE_DIRS x
 # TREE_FILES small files, plus symlinks, a C project and a 256 MiB file) and
@@ -25,7 +28,7 @@
 #   FO110           the peer's binary (default /usr/bin/fuse-overlayfs)
 #   BENCH_DIR       work directory on ext4 (default: a fresh /var/tmp/bench-meta.XXXXXX)
 #   REPS            repetitions (default 3)
-#   CONFIGS         (default "native kovl ours fo110")
+#   CONFIGS         (default "native kovl ours ours_dev fo110")
 #   WORKLOADS       names to run (default all; see the list printed at start)
 #   TREE_DIRS, TREE_FILES  the lower tree's shape (default 200 x 100)
 #
@@ -37,7 +40,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FUSE_OVERLAYFS=${FUSE_OVERLAYFS:-$ROOT/build/fuse-overlayfs}
 FO110=${FO110:-/usr/bin/fuse-overlayfs}
 REPS=${REPS:-3}
-CONFIGS=${CONFIGS:-native kovl ours fo110}
+CONFIGS=${CONFIGS:-native kovl ours ours_dev fo110}
 TREE_DIRS=${TREE_DIRS:-200}
 TREE_FILES=${TREE_FILES:-100}
 
@@ -122,7 +125,7 @@ prep_lstat_walk() { wl_lstat_walk; }
 # shellcheck disable=SC2206  # lists of words
 CFGS=($CONFIGS) WLS=(${WORKLOADS:-$WORKLOADS_ALL})
 for c in "${CFGS[@]}"; do
-    [[ " native kovl ours fo110 " == *" $c "* ]] || die "unknown configuration '$c'"
+    [[ " native kovl ours ours_dev fo110 " == *" $c "* ]] || die "unknown configuration '$c'"
 done
 for w in "${WLS[@]}"; do
     [[ -n ${TITLE[$w]:-} ]] || die "unknown workload '$w' (known: $(echo $WORKLOADS_ALL))"
@@ -142,7 +145,7 @@ if wants fo110 && [[ ! -x $FO110 ]]; then
         >/dev/null 2>&1 || true
     [[ -x $FO110 ]] || drop_config fo110 "no Debian fuse-overlayfs at $FO110"
 fi
-if wants ours; then
+if wants ours || wants ours_dev; then
     [[ -x $FUSE_OVERLAYFS ]] || die "$FUSE_OVERLAYFS: not built (SKIP_DEPS=1 contrib/build.sh)"
     FUSE_OVERLAYFS=$(realpath "$FUSE_OVERLAYFS")
 fi
@@ -160,11 +163,13 @@ BENCH_DIR=$(realpath "$BENCH_DIR")
 [[ $(stat -f -c %T "$BENCH_DIR") == ext2/ext3 ]] || die "$BENCH_DIR is not on ext4: set BENCH_DIR"
 LOWER=$BENCH_DIR/lower RES=$BENCH_DIR/results
 CUR_MNT="" CUR_PID=""
+URING_PARAM=/sys/module/fuse/parameters/enable_uring URING_WAS=""
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     [[ -n $CUR_MNT ]] && unmount_config
+    [[ -n $URING_WAS ]] && echo "$URING_WAS" >"$URING_PARAM"
     if ((OWN_DIR)) && ! grep -q " $BENCH_DIR/" /proc/mounts; then
         rm -rf -- "$BENCH_DIR"
     fi
@@ -202,10 +207,30 @@ make_tree() {
 }
 
 # ---- mounts ---------------------------------------------------------------
+# ext4 skips inodes freed in the last seconds when it allocates new ones
+# (recently_deleted(): 5 s once written back, 5 min while the inode table
+# block is dirty; checked on every allocation when there is no journal, as
+# on this machine's root), at a cost that grows with their number: a
+# workload run just after the previous configuration's tree was deleted
+# would pay for it.  So trees are set aside, and deleted only between
+# workloads, then written back and left to age (purge_trash).
+TRASH=$BENCH_DIR/trash N_ASIDE=0
+set_aside() {
+    local d
+    for d in "$@"; do
+        [[ -e $d ]] || continue
+        mkdir -p "$TRASH" && mv "$d" "$TRASH/$((N_ASIDE++))"
+    done
+}
+purge_trash() {
+    [[ -d $TRASH ]] || return 0
+    rm -rf "$TRASH" && sync && sleep 6
+}
+
 # mount_config CONFIG: a fresh upper and a mount; sets M and DAEMON_PID.
 mount_config() {
     local cfg=$1 up=$BENCH_DIR/upper work=$BENCH_DIR/work mnt=$BENCH_DIR/mnt i
-    rm -rf "$up" "$work" && mkdir -p "$up" "$work" "$mnt"
+    set_aside "$up" "$work" && mkdir -p "$up" "$work" "$mnt"
     DAEMON_PID=""
     case $cfg in
     native)
@@ -217,10 +242,11 @@ mount_config() {
         return 0 ;;
     kovl)
         mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$up,workdir=$work" "$mnt" ;;
-    ours | fo110)
-        local bin=$FUSE_OVERLAYFS
+    ours | ours_dev | fo110)
+        local bin=$FUSE_OVERLAYFS opts=""
         [[ $cfg == fo110 ]] && bin=$FO110
-        "$bin" -f -o "lowerdir=$LOWER,upperdir=$up,workdir=$work" "$mnt" 2>"$RES/daemon-$cfg.log" &
+        [[ $cfg == ours_dev ]] && opts=,io_uring=off
+        "$bin" -f -o "lowerdir=$LOWER,upperdir=$up,workdir=$work$opts" "$mnt" 2>"$RES/daemon-$cfg.log" &
         DAEMON_PID=$!
         for ((i = 0; i < 300; i++)); do
             mountpoint -q "$mnt" && break
@@ -252,6 +278,10 @@ hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 TICKS=$(getconf CLK_TCK)
 
 # ---- runs -----------------------------------------------------------------
+if [[ -w $URING_PARAM ]]; then
+    URING_WAS=$(cat "$URING_PARAM")
+    echo Y >"$URING_PARAM"
+fi
 mkdir -p "$RES"
 : >"$RES/times"
 make_tree
@@ -261,13 +291,14 @@ version_of() {  # (the output read whole: grep -m1 on a pipe would SIGPIPE it)
     grep -m1 -i 'overlayfs.*version' <<<"$out" || echo "(no version line)"
 }
 HDR="date $(date -u '+%Y-%m-%d %H:%M UTC') | kernel $(uname -r) | $(nproc) cpus | $BENCH_DIR on ext4"
-HDR+=" | tree ${TREE_DIRS}x${TREE_FILES} | REPS=$REPS"
+HDR+=" | tree ${TREE_DIRS}x${TREE_FILES} | REPS=$REPS | enable_uring $(cat "$URING_PARAM" 2>/dev/null || echo absent)"
 HDR2="ours: $(version_of "$FUSE_OVERLAYFS")"
 wants fo110 && HDR2+=" | fo110: $(version_of "$FO110")"
 say "$HDR"
 say "configs: ${CFGS[*]}; workloads: ${WLS[*]}"
 for ((rep = 1; rep <= REPS; rep++)); do
     for w in "${WLS[@]}"; do
+        purge_trash
         for cfg in "${CFGS[@]}"; do
             mount_config "$cfg"
             if declare -F "prep_$w" >/dev/null; then "prep_$w"; fi
@@ -309,6 +340,7 @@ END {
     line = "| workload |"; sep = "|---|"
     for (i = 1; i <= nc; i++) { line = line " " C[i] " |"; sep = sep "---:|" }
     if (have["kovl"] && have["ours"]) { line = line " ours/kovl |"; sep = sep "---:|" }
+    if (have["kovl"] && have["ours_dev"]) { line = line " ours_dev/kovl |"; sep = sep "---:|" }
     if (have["kovl"] && have["fo110"]) { line = line " fo110/kovl |"; sep = sep "---:|" }
     if (have["ours"]) { line = line " ours cpu s | ours rss MiB |"; sep = sep "---:|---:|" }
     print line; print sep
@@ -316,6 +348,7 @@ END {
         line = "| " TT[w] " |"
         for (i = 1; i <= nc; i++) { m[C[i]] = median(W[w] SUBSEP C[i]); line = line " " (m[C[i]] == "" ? "n/a" : sprintf("%.3f", m[C[i]])) " |" }
         if (have["kovl"] && have["ours"]) line = line " " r(m["ours"], m["kovl"]) " |"
+        if (have["kovl"] && have["ours_dev"]) line = line " " r(m["ours_dev"], m["kovl"]) " |"
         if (have["kovl"] && have["fo110"]) line = line " " r(m["fo110"], m["kovl"]) " |"
         if (have["ours"]) {
             k = W[w] SUBSEP "ours"; n = cnt[k]

@@ -121,6 +121,10 @@ setup() {
 	expect_mount_error "xino" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,xino=sometimes" "$MNT"
 }
 
+@test "bad value for io_uring=" {
+	expect_mount_error "io_uring" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,io_uring=on" "$MNT"
+}
+
 @test "malformed uidmapping=" {
 	expect_mount_error "uidmapping" -o "lowerdir=$LOWERDIRS,upperdir=$UPPER,workdir=$WORK,uidmapping=0:1000" "$MNT"
 }

@@ -446,6 +446,29 @@ ovl_log() {
 	cat "$OVL_LOG"
 }
 
+# count_log REGEX [LOG]: how many lines of the log ($OVL_LOG) match
+count_log() {
+	grep -Ec "$1" "${2:-$OVL_LOG}" || true
+}
+
+# stats_after BEFORE LOG: more stats lines in LOG than BEFORE
+stats_after() {
+	[ "$(count_log 'fuse-overlayfs: stats: ' "$2")" -gt "$1" ]
+}
+
+# ovl_stats: SIGUSR1 to the daemon ($OVL_PID); prints its new stats line.
+ovl_stats() {
+	local pid="$OVL_PID" log="$OVL_LOG" before
+	before="$(count_log 'fuse-overlayfs: stats: ' "$log")"
+	kill -USR1 "$pid" || return 1
+	if ovl_wait_until "the stats line" stats_after "$before" "$log"; then
+		grep 'fuse-overlayfs: stats: ' "$log" | tail -n 1
+		return 0
+	fi
+	echo "# no stats line $OVL_WAIT_SECONDS s after SIGUSR1" >&2
+	return 1
+}
+
 # stat_num STATSLINE WHAT: the number after "WHAT " / "WHAT: " in a stats
 # line (WHAT: opens, passthrough, "through the daemon", copy-ups or a
 # reason such as "lower file"); 0 for a reason that is not listed.

@@ -36,6 +36,7 @@ atime_mode_is() {
 	run "$FUSE_OVERLAYFS" --version
 	assert_status 0
 	assert_output_contains "fuse-overlayfs"
+	assert_output_contains "FUSE over io_uring: "
 	[[ "$output" =~ [0-9]+\.[0-9]+ ]]
 	run "$FUSE_OVERLAYFS" -V
 	assert_status 0
@@ -482,4 +483,42 @@ atime_mode_is() {
 	assert_status 0
 	assert_output "$(printf 'fuse.fuse-overlayfs\nlower1 file')"
 	assert_eq ns "$(cat "$UPPER/from-ns")"
+}
+
+# FUSE over io_uring: the kernel offers it while root has enable_uring on
+# (read at each mount's init).  The test sets it both ways and teardown puts
+# back what it found.
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+URING_WAS=""
+
+teardown() {
+	[ -z "$URING_WAS" ] || echo "$URING_WAS" >"$URING_PARAM"
+	ovl_teardown
+}
+
+# uring_mount_reports TRANSPORT [OPTION...]: mounts, reads a lower file and
+# fails unless the stats line names TRANSPORT.
+uring_mount_reports() {
+	local want="$1"
+	shift
+	ovl_mount "$@"
+	assert_eq "lower1 file" "$(cat "$MNT/file1")"
+	run ovl_stats
+	assert_output_contains ", transport $want"
+	ovl_umount
+}
+
+@test "io_uring=auto: requests over io_uring while the kernel offers it, else over /dev/fuse; io_uring=off: /dev/fuse" {
+	[ -w "$URING_PARAM" ] || skip "$URING_PARAM is not writable (no FUSE over io_uring in this kernel, or not root)"
+	run "$FUSE_OVERLAYFS" --version
+	[[ "$output" != *"FUSE over io_uring: off (not built"* ]] || skip "$FUSE_OVERLAYFS was built without io_uring (libfuse < 3.18)"
+	make_layers
+	URING_WAS="$(cat "$URING_PARAM")"
+	echo Y >"$URING_PARAM"
+	uring_mount_reports io_uring debug
+	grep -q "debug: init: io_uring offered by the kernel, taken" "$OVL_LOG"
+	grep -q "debug: requests arrive over io_uring" "$OVL_LOG"
+	uring_mount_reports /dev/fuse io_uring=off
+	echo N >"$URING_PARAM"
+	uring_mount_reports /dev/fuse
 }

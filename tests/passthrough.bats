@@ -46,18 +46,8 @@ wait_log() {
 	return 1
 }
 
-# count_log PATTERN [LOG]: number of lines matching an extended regexp.
-# the stats line: more of them in LOG than BEFORE
-stats_after() {
-	[ "$(count_log 'fuse-overlayfs: stats: ' "$2")" -gt "$1" ]
-}
-
 exe_is() {
 	[ "$(readlink "/proc/$1/exe")" = "$2" ]
-}
-
-count_log() {
-	grep -Ec "$1" "${2:-$OVL_LOG}" || true
 }
 
 # pt_require: after a mount with -o debug and passthrough wanted, skips
@@ -73,19 +63,6 @@ pt_require() {
 	if grep -q 'passthrough: built without libfuse' "$log"; then
 		skip "$FUSE_OVERLAYFS was built without passthrough (libfuse < 3.17)"
 	fi
-}
-
-# pt_stats: SIGUSR1 to the daemon; prints its new stats line.
-pt_stats() {
-	local pid="$OVL_PID" log="$OVL_LOG" before i
-	before="$(count_log 'fuse-overlayfs: stats: ' "$log")"
-	kill -USR1 "$pid" || return 1
-	if ovl_wait_until "the stats line" stats_after "$before" "$log"; then
-		grep 'fuse-overlayfs: stats: ' "$log" | tail -n 1
-		return 0
-	fi
-	echo "# no stats line $OVL_WAIT_SECONDS s after SIGUSR1" >&2
-	return 1
 }
 
 # The daemon logs one line per open, create or tmpfile request:
@@ -166,7 +143,7 @@ sum() {
 		return 1
 	fi
 	local st
-	st="$(pt_stats)"
+	st="$(ovl_stats)"
 	[ "$(stat_num "$st" passthrough)" -ge 2 ] || { echo "# $st" >&2; return 1; }
 }
 
@@ -187,7 +164,7 @@ sum() {
 	assert_eq "lower1 file" "$(cat "$MNT/file1")"
 	[ "$(count_log "debug: read ino=$(last_open_ino) ")" -ge 1 ]
 	local st
-	st="$(pt_stats)"
+	st="$(ovl_stats)"
 	assert_eq 0 "$(stat_num "$st" passthrough)" "passthrough opens ($st)"
 	[ "$(stat_num "$st" "passthrough off")" -ge 3 ] || { echo "# $st" >&2; return 1; }
 }
@@ -224,7 +201,7 @@ sum() {
 	assert_eq "XYwer2 file" "$(cat "$UPPER/file2")" "upper"
 	assert_eq "lower2 file" "$(cat "$LOWER2/file2")"
 
-	st="$(pt_stats)"
+	st="$(ovl_stats)"
 	assert_eq 2 "$(stat_num "$st" "lower file")" "lower file opens ($st)"
 	assert_eq 4 "$(stat_num "$st" "file open cached")" "cached opens ($st)"
 	assert_eq 0 "$(stat_num "$st" passthrough)" "passthrough opens ($st)"
@@ -239,7 +216,7 @@ sum() {
 	assert_eq "XYwer2 file" "$(cat "$MNT/file2")"
 	assert_eq passthrough "$(open_result "$ino2")"
 	assert_no_io
-	st="$(pt_stats)"
+	st="$(ovl_stats)"
 	assert_eq 2 "$(stat_num "$st" passthrough)" "passthrough opens ($st)"
 }
 
@@ -270,7 +247,7 @@ sum() {
 	assert_errno ETXTBSY ovltool openflags "$MNT/file1" rdonly trunc
 	[ ! -e "$UPPER/file1" ]
 	assert_eq "lower1 file" "$(ovltool pread 8 0 100)"
-	st="$(pt_stats)"
+	st="$(ovl_stats)"
 	assert_eq 2 "$(stat_num "$st" passthrough)" "passthrough opens ($st)"
 
 	exec 8<&-
@@ -301,7 +278,7 @@ x" "$(cat "$UPPER/file1")"
 	assert_eq "lower1 file" "$(cat "$MNT/file1")"
 	assert_eq "middle" "$(dd if="$MNT/sparse" bs=1M skip=5 count=1 status=none | head -c 6)"
 	assert_no_io
-	st="$(pt_stats)"
+	st="$(ovl_stats)"
 	[ "$(stat_num "$st" passthrough)" -ge 6 ] || { echo "# $st" >&2; return 1; }
 	assert_eq 0 "$(stat_num "$st" "through the daemon")" "opens through the daemon ($st)"
 }
@@ -665,7 +642,7 @@ more" "$(cat "$UPPER/file1")"
 	assert_eq "$(sum "$TMP/kl/lower/rand")" "$(sum "$MNT/rand")"
 	assert_no_io "$ino"
 	local st
-	st="$(pt_stats)"
+	st="$(ovl_stats)"
 	[ "$(stat_num "$st" passthrough)" -ge 4 ] || { echo "# $st" >&2; return 1; }
 	assert_eq 0 "$(stat_num "$st" "stacked too deep")" "($st)"
 	assert_eq 0 "$(count_log 'stacked too deep')" "'stacked too deep' log lines"
@@ -700,7 +677,7 @@ more" "$(cat "$UPPER/file1")"
 	assert_eq 1 "$(count_log 'stacked too deep for max_stack_depth')"
 	[ "$(count_log 'debug: write ino=')" -ge 1 ]
 	[ "$(count_log 'debug: read ino=')" -ge 1 ]
-	st="$(pt_stats)"
+	st="$(ovl_stats)"
 	assert_eq 0 "$(stat_num "$st" passthrough)" "($st)"
 	[ "$(stat_num "$st" "stacked too deep")" -ge 8 ] || { echo "# $st" >&2; return 1; }
 	ovl_umount

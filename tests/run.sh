@@ -2,12 +2,14 @@
 # Run all the tests: lint the bats files (tests/lint-bats.sh: assertions
 # that can never fail), build (with deps), build the ASan/UBSan variant, run
 # every tests/*.bats and executable tests/*.test against the normal binary,
-# the bats files again with passthrough=off, then everything against the
+# the bats files again with passthrough=off, again over FUSE over io_uring
+# (the kernel's enable_uring turned on for it), then everything against the
 # sanitizer binary. Ends with one line
 # "N passed, N failed[, N skipped]" and exits non-zero if anything failed.
 #
 # Env: TESTS="a b.bats tests/c.bats" (only these bats files), NO_ASAN=1 (skip
-# the sanitizer pass), NO_FALLBACK=1 (skip the passthrough=off pass), SKIP_DEPS=1 (no apt), SKIP_BUILD=1 (use existing
+# the sanitizer pass), NO_FALLBACK=1 (skip the passthrough=off pass),
+# NO_URING=1 (skip the io_uring pass), SKIP_DEPS=1 (no apt), SKIP_BUILD=1 (use existing
 # build/ and build-asan/), BATS_TEST_TIMEOUT (seconds per test, default
 # 600), BATS_TIMEOUT (seconds per file, default 1800): generous, as a loaded
 # machine can be many times slower; waits inside tests are event-driven
@@ -167,7 +169,33 @@ if [[ -z ${NO_FALLBACK:-} ]]; then
     OVL_EXTRA_OPTS=passthrough=off run_pass nopt bats
 fi
 
-# 3. sanitizer build and pass (deps are installed by now)
+# 3. the bats suites again with requests over io_uring instead of /dev/fuse:
+# the kernel offers it only while enable_uring is on (root), and the daemon
+# takes it by default.  What the machine had is put back after.
+uring_pass() {
+    local param=/sys/module/fuse/parameters/enable_uring was why=""
+    if [[ ! -w $param ]]; then
+        why="$param is not writable (no FUSE over io_uring in this kernel, or not root)"
+    else
+        was=$(cat "$param")
+        echo Y >"$param"
+        "$FUSE_OVERLAYFS" --version | grep -q '^FUSE over io_uring: on' ||
+            why="$FUSE_OVERLAYFS would not use it: $("$FUSE_OVERLAYFS" --version | grep '^FUSE over io_uring')"
+    fi
+    if [[ -z $why ]]; then
+        run_pass uring bats
+    else
+        echo "== uring pass skipped: $why"
+        SKIP=$((SKIP + 1))
+        SUMMARY+=("$(printf '%-6s %-40s skipped: %s' uring 'tests/*.bats' "$why")")
+    fi
+    [[ -n ${was:-} ]] && echo "$was" >"$param"
+}
+if [[ -z ${NO_URING:-} ]]; then
+    uring_pass
+fi
+
+# 4. sanitizer build and pass (deps are installed by now)
 if [[ -z ${NO_ASAN:-} ]]; then
     if [[ -n ${SKIP_BUILD:-} ]] || build asan SKIP_DEPS=1 SANITIZE=1; then
         export FUSE_OVERLAYFS=$ROOT/build-asan/fuse-overlayfs OVL_SANITIZER=1
