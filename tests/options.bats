@@ -522,3 +522,43 @@ uring_mount_reports() {
 	echo N >"$URING_PARAM"
 	uring_mount_reports /dev/fuse
 }
+
+work_in_progress() {
+	[ -n "$(ls -A "$WORK/work")" ]
+}
+
+# Each CPU's requests come over one ring, handled by one thread: a request
+# that copies a file up must not hold up the others (defer.c hands it to a
+# worker).  strace stalls the copy-up's copy_file_range; a read from the
+# same CPU must be answered meanwhile.
+@test "io_uring: a stalled copy-up does not hold up the other requests of its CPU" {
+	[ -w "$URING_PARAM" ] || skip "$URING_PARAM is not writable (no FUSE over io_uring in this kernel, or not root)"
+	run "$FUSE_OVERLAYFS" --version
+	[[ "$output" != *"FUSE over io_uring: off (not built"* ]] || skip "$FUSE_OVERLAYFS was built without io_uring (libfuse < 3.18)"
+	command -v strace >/dev/null || skip "no strace"
+	make_layers
+	printf 'big data\n' >"$LOWER1/big"
+	ovl_snapshot_lowers
+	URING_WAS="$(cat "$URING_PARAM")"
+	echo Y >"$URING_PARAM"
+	ovl_mount
+	assert_eq "lower1 file" "$(cat "$MNT/file1")"
+	run ovl_stats
+	assert_output_contains ", transport io_uring"
+	strace -f -qq -o /dev/null -p "$OVL_PID" -e trace=copy_file_range \
+		-e inject=copy_file_range:delay_enter=60000000 &
+	local tracer=$!
+	ovl_wait_until "strace attached" grep -Eq '^TracerPid:[[:space:]]*[1-9]' "/proc/$OVL_PID/status"
+	taskset -c 0 sh -c 'printf x >>"$1/big"' sh "$MNT" &
+	local writer=$!
+	ovl_wait_until "the copy-up started" work_in_progress
+	run taskset -c 0 cat "$MNT/file2"
+	assert_output "lower2 file"
+	kill -0 "$writer"   # still stalled: the read did not wait behind it
+	kill "$tracer"
+	wait "$tracer" || true
+	wait "$writer"
+	assert_eq "big data
+x" "$(cat "$MNT/big")"
+	ovl_umount
+}
