@@ -103,47 +103,45 @@ static void ovl_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 	fuse_reply_none(req);
 }
 
-/* ovl_defer_*: over io_uring, those that may take long run on a worker
- * (defer.c) */
 const struct fuse_lowlevel_ops ovl_ops = {
 	.init = ovl_init,
 	.lookup = ovl_lookup,
 	.forget = ovl_forget,
 	.forget_multi = ovl_forget_multi,
 	.getattr = ovl_getattr,
-	.setattr = ovl_defer_setattr,
+	.setattr = ovl_setattr,
 	.readlink = ovl_readlink,
 	.mknod = ovl_mknod,
 	.mkdir = ovl_mkdir,
 	.unlink = ovl_unlink,
 	.rmdir = ovl_rmdir,
 	.symlink = ovl_symlink,
-	.rename = ovl_defer_rename,
-	.link = ovl_defer_link,
-	.open = ovl_defer_open,
+	.rename = ovl_rename,
+	.link = ovl_link,
+	.open = ovl_open,
 	.read = ovl_read,
 	.write_buf = ovl_write_buf,
 	/* no .flush: it has nothing to do (the kernel writes cached pages before
 	 * asking), and its ENOSYS stops the kernel asking at every close */
 	.release = ovl_release,
-	.fsync = ovl_defer_fsync,
+	.fsync = ovl_fsync,
 	.opendir = ovl_opendir,
 	.readdir = ovl_readdir,
 	.readdirplus = ovl_readdirplus,
 	.releasedir = ovl_releasedir,
-	.fsyncdir = ovl_defer_fsyncdir,
+	.fsyncdir = ovl_fsyncdir,
 	.statfs = ovl_statfs,
-	.setxattr = ovl_defer_setxattr,
+	.setxattr = ovl_setxattr,
 	.getxattr = ovl_getxattr,
 	.listxattr = ovl_listxattr,
-	.removexattr = ovl_defer_removexattr,
+	.removexattr = ovl_removexattr,
 	.access = ovl_access,
 	.create = ovl_create,
 #if FUSE_USE_VERSION >= FUSE_MAKE_VERSION(3, 15)   /* libfuse 3.14 has no tmpfile */
 	.tmpfile = ovl_tmpfile,
 #endif
-	.fallocate = ovl_defer_fallocate,
-	.copy_file_range = ovl_defer_copy_file_range,
+	.fallocate = ovl_fallocate,
+	.copy_file_range = ovl_copy_file_range,
 	.lseek = ovl_lseek,
 	.ioctl = ovl_ioctl,
 };

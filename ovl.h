@@ -23,7 +23,6 @@
  *   xattr.c    extended attributes, internal names hidden
  *   fuse_ops.c the fuse_lowlevel_ops table, init and debug lines
  *   wire.c     requests checked before libfuse parses them
- *   defer.c    requests that may take long, handed off the io_uring rings
  */
 #ifndef OVL_H
 #define OVL_H
@@ -179,21 +178,6 @@ struct ovl_stats {
 	atomic_ulong pt_fallbacks[OVL_PT_NREASONS];
 };
 
-/* Jobs handed off the io_uring ring threads (defer.c) */
-#define OVL_DEFER_MAX_THREADS 16
-struct ovl_job;
-struct ovl_defer {
-	pthread_mutex_t lock;
-	pthread_cond_t more, idle;  /* a job queued; none left */
-	struct ovl_job *head;
-	unsigned int busy;          /* jobs queued or running */
-	bool stop;
-	bool have_key;
-	pthread_key_t ring_key;     /* set in ring threads that queued a job */
-	unsigned int nthreads;
-	pthread_t threads[OVL_DEFER_MAX_THREADS];
-};
-
 /* A table of ids handed to the kernel for open files and directories
  * (handles.c). */
 struct ovl_handles {
@@ -240,7 +224,6 @@ struct ovl_fs {
 	/* Open file and directory handles: the kernel sends no release for
 	 * them when the connection goes away, so unmount frees what is left. */
 	struct ovl_handles handles;
-	struct ovl_defer defer;
 	struct fuse_session *se;
 	double timeout;
 	/* negotiated at init */
@@ -665,26 +648,5 @@ int ovl_wire_attach(struct ovl_fs *fs, struct fuse_session *se);
 void ovl_wire_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
 void ovl_wire_note_transport(struct ovl_fs *fs, fuse_req_t req);
 const char *ovl_wire_transport(struct ovl_fs *fs);
-
-/* defer.c: the operations that may take long, queued for a worker when
- * they arrive over io_uring, else handled in place */
-int ovl_defer_init(struct ovl_defer *d);
-void ovl_defer_destroy(struct ovl_defer *d);
-void ovl_defer_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void ovl_defer_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi);
-void ovl_defer_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
-void ovl_defer_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		      const char *newname, unsigned int flags);
-void ovl_defer_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			size_t size, int flags);
-void ovl_defer_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
-void ovl_defer_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
-void ovl_defer_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
-void ovl_defer_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
-			 struct fuse_file_info *fi);
-void ovl_defer_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
-			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
-			       struct fuse_file_info *fi_out, size_t len, int flags);
 
 #endif

@@ -333,8 +333,7 @@ int ovl_fs_new(struct ovl_config *cfg, struct ovl_fs **out)
 	fs->euid = geteuid();
 	fs->egid = getegid();
 	fs->timeout = cfg->timeout;
-	if (ovl_handles_init(&fs->handles) < 0 || ovl_ino_init(fs) < 0 ||
-	    ovl_defer_init(&fs->defer) < 0)
+	if (ovl_handles_init(&fs->handles) < 0 || ovl_ino_init(fs) < 0)
 		goto fail;
 	fs->has_upper = cfg->upperdir != NULL;
 	fs->nlayers = (int)cfg->nlowerdirs + fs->has_upper;
@@ -394,7 +393,6 @@ void ovl_fs_free(struct ovl_fs *fs)
 {
 	if (!fs)
 		return;
-	ovl_defer_destroy(&fs->defer);   /* its jobs hold inodes */
 	ovl_handles_destroy(&fs->handles);
 	if (fs->root)
 		ovl_itable_destroy(fs);
