@@ -183,7 +183,14 @@ uring_pass() {
             why="$FUSE_OVERLAYFS would not use it: $("$FUSE_OVERLAYFS" --version | grep '^FUSE over io_uring')"
     fi
     if [[ -z $why ]]; then
+        # crash.bats holds and traces the /dev/fuse workers: it mounts with
+        # io_uring=off, and has run in the normal pass already
+        local all=("${BATS_FILES[@]}") f
+        BATS_FILES=()
+        for f in "${all[@]}"; do [[ $f == */crash.bats ]] || BATS_FILES+=("$f"); done
         run_pass uring bats
+        BATS_FILES=("${all[@]}")
+        echo "== uring pass: tests/crash.bats left out (it mounts with io_uring=off)"
     else
         echo "== uring pass skipped: $why"
         SKIP=$((SKIP + 1))

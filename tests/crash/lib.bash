@@ -29,7 +29,9 @@
 # worker in the entry of its read(2) of /dev/fuse (inject=read:delay_enter):
 # the traced thread serves every request of OP, one at a time, and N counts
 # its calls in one deterministic order.  Each run checks that the held
-# threads read nothing.
+# threads read nothing.  So requests must come over /dev/fuse: the mounts
+# use io_uring=off (over io_uring, one ring thread per CPU serves them, with
+# no read(2) to hold).
 #
 # A scenario may set CRASH_AFTER, a regex: the points up to the last call
 # matching it in the reference run are not visited (a copy-up that another
@@ -214,7 +216,7 @@ crash_wait_gone() {
 # stderr in DIR/daemon.log; sets CRASH_PID.  Waits (bounded) for the mount.
 crash_start() {
 	local d="$1" i
-	local opts="lowerdir=$LOWERDIRS,upperdir=$d/upper,workdir=$d/work${OVL_EXTRA_OPTS:+,$OVL_EXTRA_OPTS}"
+	local opts="lowerdir=$LOWERDIRS,upperdir=$d/upper,workdir=$d/work,io_uring=off${OVL_EXTRA_OPTS:+,$OVL_EXTRA_OPTS}"
 	# in a subshell that outlives it: bash reports a child killed by a
 	# signal on stderr, not a grandchild
 	rm -f "$d/status"
