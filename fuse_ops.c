@@ -25,7 +25,6 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV_V2;
 #endif
 	ovl_passthrough_init(fs, conn);
-	ovl_wire_init(fs, conn);
 	/* The kernel trusts its own size and times of files it caches writes
 	 * for, which writes through a backing file would leave stale. */
 	fs->writeback = fs->cfg->writeback && !atomic_load(&fs->passthrough) &&
@@ -56,6 +55,7 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 #ifdef FUSE_CAP_SETXATTR_EXT
 	atomic_store(&fs->wire.setxattr_ext, (conn->want & FUSE_CAP_SETXATTR_EXT) != 0);
 #endif
+	ovl_wire_init(fs, conn);   /* after max_write */
 	ovl_debug("init: protocol %u.%u", conn->proto_major, conn->proto_minor);
 }
 

@@ -251,18 +251,27 @@ static int wire_clone_fd(int master)
 
 /* libfuse (3.18) starts the ring after init returns when we want it and the
  * kernel offers it (root sets /sys/module/fuse/parameters/enable_uring);
- * else, or if the ring cannot start, requests keep coming over /dev/fuse. */
+ * else requests keep coming over /dev/fuse.  libfuse makes each ring
+ * buffer max_write bytes long, and the kernel refuses to register one
+ * shorter than FUSE_MIN_READ_BUFFER or than max_write in whole pages: the
+ * session would then end with EINVAL at unmount, so such a max_write
+ * keeps /dev/fuse. */
 void ovl_wire_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 {
 #ifdef HAVE_FUSE_URING
-	if (!fs->cfg->io_uring)
-		conn->want &= ~FUSE_CAP_OVER_IO_URING;
-	else if (conn->capable & FUSE_CAP_OVER_IO_URING)
+	long page = sysconf(_SC_PAGESIZE);
+	bool ring_fits = conn->max_write >= FUSE_MIN_READ_BUFFER && page > 0 &&
+			 conn->max_write % (unsigned long)page == 0;
+
+	if (fs->cfg->io_uring && ring_fits && (conn->capable & FUSE_CAP_OVER_IO_URING))
 		conn->want |= FUSE_CAP_OVER_IO_URING;
+	else
+		conn->want &= ~FUSE_CAP_OVER_IO_URING;
 	fs->wire.uring_asked = (conn->want & FUSE_CAP_OVER_IO_URING) != 0;
 	ovl_debug("init: io_uring %s", fs->wire.uring_asked ? "offered by the kernel, taken"
-			  : fs->cfg->io_uring ? "not offered by the kernel (enable_uring)"
-			  : "off (io_uring=off)");
+			  : !fs->cfg->io_uring ? "off (io_uring=off)"
+			  : !(conn->capable & FUSE_CAP_OVER_IO_URING) ? "not offered by the kernel (enable_uring)"
+			  : "not taken: max_write too small for a ring buffer");
 #else
 	(void)fs;
 	(void)conn;
