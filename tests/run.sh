@@ -173,14 +173,15 @@ fi
 # the kernel offers it only while enable_uring is on (root), and the daemon
 # takes it by default.  What the machine had is put back after.
 uring_pass() {
-    local param=/sys/module/fuse/parameters/enable_uring was why=""
+    local param=/sys/module/fuse/parameters/enable_uring was why="" state
     if [[ ! -w $param ]]; then
         why="$param is not writable (no FUSE over io_uring in this kernel, or not root)"
     else
         was=$(cat "$param")
         echo Y >"$param"
-        "$FUSE_OVERLAYFS" --version | grep -q '^FUSE over io_uring: on' ||
-            why="$FUSE_OVERLAYFS would not use it: $("$FUSE_OVERLAYFS" --version | grep '^FUSE over io_uring')"
+        # read whole: grep -q on the pipe would end it early (SIGPIPE)
+        state=$("$FUSE_OVERLAYFS" --version 2>&1 | sed -n 's/^FUSE over io_uring: //p')
+        [[ $state == on* ]] || why="$FUSE_OVERLAYFS would not use it: $state"
     fi
     if [[ -z $why ]]; then
         # crash.bats holds and traces the /dev/fuse workers: it mounts with
