@@ -17,7 +17,8 @@
 
 static void file_free(struct ovl_handle *h, bool connected);
 
-static struct ovl_file *file_new(struct ovl_inode *n, int fd, int layer, int flags)
+static struct ovl_file *file_new(struct ovl_inode *n, fuse_ino_t ino, int fd, int layer,
+				 int flags)
 {
 	struct ovl_file *f = calloc(1, sizeof(*f));
 
@@ -27,6 +28,7 @@ static struct ovl_file *file_new(struct ovl_inode *n, int fd, int layer, int fla
 		f->fd = fd;
 		f->layer = layer;
 		f->flags = flags;
+		f->ino = ino;
 		f->stale_fd = -1;
 		pthread_mutex_init(&f->lock, NULL);
 		ovl_inode_hold(n);
@@ -142,7 +144,7 @@ static void pt_writer_done(struct ovl_file *f)
 	struct stat now;
 
 	if (fstat(f->fd, &now) < 0 || !same_times(&now, &f->at_open))
-		fuse_lowlevel_notify_inval_inode(f->inode->fs->se, f->inode->id, -1, 0);
+		fuse_lowlevel_notify_inval_inode(f->inode->fs->se, f->ino, -1, 0);
 }
 
 /* Account a new open file handle, choose how the kernel does its I/O and
@@ -190,7 +192,7 @@ static void reply_created(fuse_req_t req, struct ovl_fs *fs, const char *what, i
 
 	if (ret == 0 && !(n = ovl_inode_get(fs, e->ino)))
 		ret = -ESTALE;
-	if (ret == 0 && !(f = file_new(n, fd, 0, flags)))
+	if (ret == 0 && !(f = file_new(n, e->ino, fd, 0, flags)))
 		ret = -ENOMEM;
 	if (ret < 0) {
 		if (fd >= 0)
@@ -220,8 +222,6 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * writeback cache, where the kernel appends itself */
 		ret = ovl_may_change(n, (fi->flags & O_APPEND) && !(flags & O_TRUNC));
 		if (ret == 0)
-			ret = ovl_passthrough_may_write(n);
-		if (ret == 0)
 			ret = ovl_copy_up(n, !(flags & O_TRUNC));
 	}
 	if (ret == 0)
@@ -231,7 +231,7 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ovl_err("open: inode %lu not in the upper layer after copy-up", (unsigned long)n->id);
 		ret = -EIO;
 	}
-	if (ret == 0 && !(f = file_new(n, fd, layer, flags)))
+	if (ret == 0 && !(f = file_new(n, ino, fd, layer, flags)))
 		ret = -ENOMEM;
 	if (ret < 0) {
 		if (fd >= 0)

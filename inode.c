@@ -246,8 +246,6 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	    !(to_set & FUSE_SET_ATTR_MODE) && kill_suidgid_mode(req, n, &attr->st_mode))
 		to_set |= FUSE_SET_ATTR_MODE;
 	ret = may_setattr(fs, n, to_set);
-	if (ret == 0 && (to_set & FUSE_SET_ATTR_SIZE))
-		ret = ovl_passthrough_may_write(n);
 	if (ret == 0)
 		ret = ovl_copy_up(n, !truncating);
 	if (ret == 0)

@@ -200,6 +200,7 @@ void ovl_inode_free(struct ovl_inode *n)
 		close(fd);
 	pthread_mutex_destroy(&n->copyup_lock);
 	pthread_mutex_destroy(&n->io_lock);
+	free(n->old_id);
 	free(n);
 }
 
@@ -210,13 +211,16 @@ int ovl_itable_init(struct ovl_fs *fs, struct ovl_inode *root)
 	fs->dhash_size = fs->uhash_size = 1024;
 	fs->dhash = calloc(fs->dhash_size, sizeof(*fs->dhash));
 	fs->uhash = calloc(fs->uhash_size, sizeof(*fs->uhash));
-	if (!fs->dhash || !fs->uhash || ovl_id_add(&fs->ids, root, &root->id) < 0) {
+	uint64_t id;
+
+	if (!fs->dhash || !fs->uhash || ovl_id_add(&fs->ids, root, &id) < 0) {
 		free(fs->dhash);
 		free(fs->uhash);
 		fs->dhash = NULL;
 		fs->uhash = NULL;
 		return -ENOMEM;
 	}
+	atomic_init(&root->id, id);
 	/* the kernel never forgets the root */
 	atomic_init(&root->nlookup, 1);
 	atomic_init(&root->refs, 1);
@@ -232,8 +236,12 @@ void ovl_itable_destroy(struct ovl_fs *fs)
 			free(d);
 		}
 	}
-	for (uint32_t i = 0; i < fs->ids.nslots; i++)
-		ovl_inode_free(fs->ids.slots[i]);
+	for (uint32_t i = 0; i < fs->ids.nslots; i++) {
+		struct ovl_inode *n = fs->ids.slots[i];
+		/* an inode with an old id too is in two slots */
+		if (n && (uint32_t)atomic_load(&n->id) == i)
+			ovl_inode_free(n);
+	}
 	ovl_id_destroy(&fs->ids);
 	free(fs->dhash);
 	free(fs->uhash);
@@ -297,6 +305,8 @@ static void release_one(struct ovl_fs *fs, struct ovl_inode *n, struct ovl_inode
 		return;
 	upper_unhash(fs, n);
 	ovl_id_remove(&fs->ids, n->id);
+	if (n->old_id)
+		ovl_id_remove(&fs->ids, n->old_id->id);
 	while (n->aliases.next != &n->aliases) {
 		struct ovl_dentry *d = ovl_container_of(n->aliases.next, struct ovl_dentry, alias);
 		struct ovl_inode *parent = d->parent;
@@ -403,6 +413,23 @@ void ovl_reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
 	}
 }
 
+int ovl_inode_renew_id(struct ovl_inode *n, struct ovl_old_id *old)
+{
+	struct ovl_fs *fs = n->fs;
+	uint64_t id;
+	int ret;
+
+	pthread_rwlock_wrlock(&fs->table_lock);
+	ret = ovl_id_add(&fs->ids, n, &id);
+	if (ret == 0) {
+		old->id = atomic_load(&n->id);
+		n->old_id = old;
+		atomic_store(&n->id, id);
+	}
+	pthread_rwlock_unlock(&fs->table_lock);
+	return ret;
+}
+
 void ovl_inode_lookup_ref(struct ovl_inode *n)
 {
 	pthread_rwlock_wrlock(&n->fs->table_lock);
@@ -501,12 +528,15 @@ struct ovl_inode *ovl_inode_attach(struct ovl_inode *parent, const char *name,
 			n = NULL;
 	}
 	if (!n) {
-		if (ovl_id_add(&fs->ids, fresh, &fresh->id) < 0) {
+		uint64_t id;
+
+		if (ovl_id_add(&fs->ids, fresh, &id) < 0) {
 			pthread_rwlock_unlock(&fs->table_lock);
 			free(fresh_d);
 			ovl_inode_free(fresh);
 			return NULL;
 		}
+		atomic_store(&fresh->id, id);
 		n = fresh;
 		fresh = NULL;
 		if (upper)

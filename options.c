@@ -889,7 +889,7 @@ static void config_defaults(struct ovl_config *cfg)
 	cfg->timeout = 1000000000.0;
 	cfg->writeback = true;
 	cfg->xino = OVL_XINO_AUTO;
-	cfg->passthrough = OVL_PASSTHROUGH_UPPER;
+	cfg->passthrough = OVL_PASSTHROUGH_ALL;
 	cfg->max_stack_depth = 0;
 	cfg->io_uring = true;
 }

@@ -95,9 +95,10 @@ struct ovl_layer {
  *                          by inode id) and rmdir/rename over a directory
  *                          (parent, then the victim).  Nothing that locates
  *                          an object by name runs under a dir lock.
- *   4. inode->io_lock, fs->handles.lock, fs->overflow's lock, fs->table_lock
- *                          (leaves: memory only, except io_lock around the
- *                          backing ioctls; table_lock never across a
+ *   4. inode->io_lock      around the backing ioctls; giving a file a new
+ *                          FUSE id takes table_lock under it
+ *   5. fs->handles.lock, fs->overflow's lock, fs->table_lock
+ *                          (leaves: memory only; table_lock never across a
  *                          system call)
  * A copy-up is therefore done before a namespace operation takes its dir
  * locks, and the operation checks under them that the names still mean
@@ -118,9 +119,30 @@ struct ovl_dir {
 				     * setxattr of one through the mount clears it */
 };
 
+/*
+ * How the kernel does I/O on the opens of one FUSE inode (passthrough.c),
+ * under the object's io_lock.  The kernel gives a FUSE inode at most one
+ * backing file, shared by all its opens.
+ */
+struct ovl_kio {
+	int backing_id;           /* registered backing file, 0 = none */
+	bool backing_lower;       /* ... and it is a lower file */
+	uint32_t passthrough_opens;
+	uint32_t cached_opens;
+};
+
+/* The FUSE id an object had before passthrough.c gave it a new one: the
+ * kernel keeps the old inode, with its lower backing, for the opens made
+ * before the object was copied up. */
+struct ovl_old_id {
+	fuse_ino_t id;
+	struct ovl_kio io;
+};
+
 struct ovl_inode {
 	struct ovl_fs *fs;
-	fuse_ino_t id;
+	_Atomic fuse_ino_t id;    /* the id lookups give; changes at most once,
+				   * for a file (ovl_passthrough_open) */
 	mode_t type;              /* S_IFMT bits, fixed for the inode's life */
 	_Atomic ino_t ino;        /* st_ino reported; changes only at a copy-up
 				   * that cannot keep it (ovl_set_origin) */
@@ -138,12 +160,11 @@ struct ovl_inode {
 	pthread_mutex_t copyup_lock;
 	struct ovl_dir *dir;      /* NULL for non-directories */
 	atomic_int opens;         /* open files */
-	/* How the kernel does I/O on its opens (passthrough.c), under io_lock */
+	/* How the kernel does I/O on its opens (passthrough.c) */
 	pthread_mutex_t io_lock;
-	int backing_id;           /* registered backing file, 0 = none */
-	bool backing_lower;       /* ... and it is a lower file */
-	uint32_t passthrough_opens;
-	uint32_t cached_opens;
+	struct ovl_kio io;        /* of the FUSE inode of `id` */
+	struct ovl_old_id *old_id; /* and of the one before; set once, under
+				   * io_lock, freed with the inode */
 	atomic_uint prot;         /* immutable/append-only (fileattr.c), once
 				   * OVL_PROT_KNOWN is set */
 };
@@ -176,6 +197,7 @@ struct ovl_stats {
 	atomic_ulong opens;
 	atomic_ulong pt_opens;
 	atomic_ulong pt_fallbacks[OVL_PT_NREASONS];
+	atomic_ulong pt_new_ids;  /* files given a new FUSE id (passthrough.c) */
 };
 
 /* A table of ids handed to the kernel for open files and directories
@@ -323,6 +345,12 @@ void ovl_inode_putp(struct ovl_inode **n);
 struct ovl_inode *ovl_req_inode(fuse_req_t req, fuse_ino_t id);
 struct ovl_inode *ovl_req_dir(fuse_req_t req, fuse_ino_t id);
 void ovl_inode_forget(struct ovl_inode *n, uint64_t nlookup);
+/*
+ * n answers to a new FUSE id from now on, and still to its current one,
+ * which old records (io_lock held).  Lookups count for the object, whatever
+ * id their replies carried: both ids leave the table with the inode.
+ */
+int ovl_inode_renew_id(struct ovl_inode *n, struct ovl_old_id *old);
 /* one more kernel reference, as a reply naming n again gives it */
 void ovl_inode_lookup_ref(struct ovl_inode *n);
 /* fuse_reply_entry, taking the reference back if the kernel cannot take it */
@@ -532,6 +560,7 @@ struct ovl_file {
 	struct stat at_open; /* a passed-through writer's file when opened (pt_writer) */
 	bool accounted; /* counted in the inode's opens and passthrough state */
 	bool passthrough; /* the kernel does its I/O on the inode's backing */
+	fuse_ino_t ino;   /* the FUSE inode it was opened through */
 	enum ovl_pt_reason pt_why; /* if not: why (OVL_PT_NREASONS: registration failed) */
 	struct ovl_inode *inode;   /* with a reference */
 	pthread_mutex_t lock;
@@ -573,7 +602,10 @@ static inline bool ovl_fi_kill_suidgid(const struct fuse_file_info *fi)
 }
 
 void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
-/* Choose passthrough or I/O through us for a new open f of n, fill fi. */
+/* Choose passthrough or I/O through us for a new open f of n through the
+ * FUSE inode f->ino, fill fi.  -ESTALE: that FUSE inode's backing is the
+ * lower file of an object copied up since; the kernel looks the name up
+ * again, finds the object's new id and repeats the open there. */
 int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_inode *n, struct ovl_file *f,
 			 struct fuse_file_info *fi);
 /* "passthrough, backing B" or "through the daemon (why)", for -o debug */
@@ -581,8 +613,6 @@ const char *ovl_passthrough_how(const struct ovl_file *f, const struct fuse_file
 				char *buf, size_t len);
 /* connected: false when the connection is gone (no backing to close) */
 void ovl_passthrough_release(struct ovl_fs *fs, struct ovl_file *f, bool connected);
-/* -ETXTBSY while a lower backing serves reads of n (passthrough=all) */
-int ovl_passthrough_may_write(struct ovl_inode *n);
 
 /* mount.c: the device to mount through (NULL: libfuse's /dev/fuse), and
  * the mount through it; fd_path receives "/dev/fd/N" for libfuse. */

@@ -4,31 +4,42 @@
  * and mmaps of an open file go from the kernel straight to a backing file
  * we registered, without a round trip to this daemon.
  *
- * The kernel's rules shape everything here (fs/fuse/iomode.c):
- *  - a FUSE inode has at most one backing file.  While it has one, every
- *    open of it must be a passthrough open of that same backing, and a
- *    passthrough open fails while cached (non-passthrough) opens exist.  A
- *    wrong answer fails the user's open() with EIO, so each inode counts its
- *    passthrough and cached opens and never mixes them.
- *  - I/O goes to the registered file's path with the registering thread's
- *    credentials, whatever the open flags: a lower file registered as a
- *    backing and then opened for writing would be written in the lower
- *    layer.  So which files may be passed through is a policy:
- *      upper (default)  upper files; lower files too when there is no upper
- *                       layer (nothing can be opened for writing then)
- *      all              also lower files opened read-only; while such an
- *                       open lasts, opening the file for writing or
- *                       truncating it fails with ETXTBSY, as writing a
- *                       running executable does
- *      off              never
- *  - a backing whose filesystem is stacked max_stack_depth deep is refused
- *    (ELOOP); unprivileged servers are refused (EPERM).  Both fall back to
- *    I/O through the daemon with one log line.
+ * The kernel's rules shape everything here (fs/fuse/iomode.c and
+ * passthrough.c, 6.12 to 6.18):
+ *  - a FUSE inode has at most one backing file (another one: EBUSY).  While
+ *    it has one, every open of it must be a passthrough open of that same
+ *    backing (EINVAL otherwise, FOPEN_DIRECT_IO or not), and a passthrough
+ *    open fails while cached (non-passthrough) opens exist (ETXTBSY).  The
+ *    inode drops its backing when its last passthrough open is released.
+ *    A wrong answer fails the user's open() with EIO, so each FUSE inode
+ *    counts its passthrough and cached opens (struct ovl_kio) and never
+ *    mixes them.
+ *  - each open gets its own file on the backing's path, opened with the
+ *    user's open flags and the registering thread's credentials: a lower
+ *    backing must only ever serve read-only opens.  Every open that writes
+ *    copies the file up first, so it opens the upper file.
+ * A lower file is therefore passed through to its readers; when the object
+ * is copied up while its FUSE inode still has that lower backing, the
+ * inode can serve no open of the upper file at all.  The object then takes
+ * a new FUSE id and the open is answered ESTALE: the kernel's open(2)
+ * repeats the path walk once with LOOKUP_REVAL (fs/namei.c,
+ * do_filp_open), its lookup finds the new id, and the open is repeated on
+ * a fresh FUSE inode.  The old inode keeps the opens made before the
+ * copy-up on the lower file, as kernel overlayfs keeps them on it.
+ * Policies (-o passthrough=):
+ *      all (default)  every regular file
+ *      upper          upper files; lower files only without an upper
+ *                     layer (nothing is ever copied up then)
+ *      off            never
+ * A backing whose filesystem is stacked max_stack_depth deep is refused
+ * (ELOOP); unprivileged servers are refused (EPERM).  Both fall back to
+ * I/O through the daemon with one log line.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/vfs.h>
@@ -145,7 +156,7 @@ static void backing_close(struct ovl_fs *fs, int id)
 }
 
 /* Why f cannot get a backing of its own; OVL_PT_NREASONS if it can. */
-static enum ovl_pt_reason cannot_pass(struct ovl_fs *fs, const struct ovl_inode *n,
+static enum ovl_pt_reason cannot_pass(struct ovl_fs *fs, const struct ovl_kio *k,
 				      const struct ovl_file *f)
 {
 	if (!atomic_load(&fs->passthrough))
@@ -154,7 +165,7 @@ static enum ovl_pt_reason cannot_pass(struct ovl_fs *fs, const struct ovl_inode 
 		return OVL_PT_LOWER;
 	if (atomic_load(&fs->layers[f->layer].no_passthrough))
 		return OVL_PT_ELOOP;
-	if (n->cached_opens)
+	if (k->cached_opens)
 		return OVL_PT_CACHED;
 	return OVL_PT_NREASONS;
 }
@@ -184,38 +195,102 @@ void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 #endif
 }
 
+/* The state of the FUSE inode id of n (io_lock held): its current or
+ * its old id; NULL for any other. */
+static struct ovl_kio *kio_of(struct ovl_inode *n, fuse_ino_t id)
+{
+	if (id == atomic_load(&n->id))
+		return &n->io;
+	if (n->old_id && n->old_id->id == id)
+		return &n->old_id->io;
+	return NULL;
+}
+
+#ifdef HAVE_FUSE_PASSTHROUGH
+/*
+ * n was copied up while the kernel's inode of its current id reads the
+ * lower file through a backing.  That inode can serve no open of the upper
+ * file: not passed through (one backing per inode: EBUSY), not through the
+ * daemon (an inode with a backing takes passthrough opens only: EINVAL).
+ * So n gets a new id, whose kernel inode starts without a backing; the old
+ * one keeps serving the opens made before the copy-up on the lower file,
+ * as kernel overlayfs keeps them on it, until they close.  io_lock held.
+ */
+static int renew_id(struct ovl_fs *fs, struct ovl_inode *n)
+{
+	struct ovl_old_id *old;
+	fuse_ino_t was = atomic_load(&n->id);
+	int ret;
+
+	/* only a lower file gets a lower backing, and once copied up a file
+	 * stays in the upper layer: an object is renewed once */
+	if (n->old_id) {
+		ovl_err("passthrough: inode %lu would need a third id", (unsigned long)was);
+		return -EIO;
+	}
+	old = calloc(1, sizeof(*old));
+	if (!old)
+		return -ENOMEM;
+	old->io = n->io;
+	ret = ovl_inode_renew_id(n, old);
+	if (ret < 0) {
+		free(old);
+		return ret;
+	}
+	n->io = (struct ovl_kio){ 0 };
+	atomic_fetch_add_explicit(&fs->stats.pt_new_ids, 1, memory_order_relaxed);
+	ovl_debug("passthrough: inode %lu was copied up under its lower backing %d: now inode "
+		  "%lu; the kernel looks it up again (ESTALE)", (unsigned long)was,
+		  old->io.backing_id, (unsigned long)atomic_load(&n->id));
+	return 0;
+}
+#endif
+
 int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_inode *n, struct ovl_file *f,
 			 struct fuse_file_info *fi)
 {
-#ifdef HAVE_FUSE_PASSTHROUGH
 	enum ovl_pt_reason why = OVL_PT_NREASONS;
-	int id = 0;
+	struct ovl_kio *k;
+	int id = 0, ret = 0;
 
 	pthread_mutex_lock(&n->io_lock);
-	if (n->backing_id) {
-		/* every open must share the inode's backing */
-		if (n->backing_lower && ovl_open_writes(f->flags)) {
-			pthread_mutex_unlock(&n->io_lock);
-			return -ETXTBSY;
-		}
-		id = n->backing_id;
+	k = kio_of(n, f->ino);
+	if (!k) {
+		ret = -ESTALE;
+#ifdef HAVE_FUSE_PASSTHROUGH
+	} else if (k->backing_id && k->backing_lower && !ovl_layer_is_lower(fs, f->layer)) {
+		/* the upper file behind a lower backing: the open is repeated
+		 * on the object's new id (renewed now, or before) */
+		ret = k == &n->io ? renew_id(fs, n) : 0;
+		if (ret == 0)
+			ret = -ESTALE;
+	} else if (k->backing_id) {
+		/* every open must share the inode's backing; a lower one is
+		 * read-only, and a write always opens the upper file */
+		id = k->backing_id;
 	} else {
-		why = cannot_pass(fs, n, f);
+		why = cannot_pass(fs, k, f);
 		if (why == OVL_PT_NREASONS && (id = backing_open(fs, f->layer, f->fd)) > 0) {
-			n->backing_id = id;
-			n->backing_lower = ovl_layer_is_lower(fs, f->layer);
+			k->backing_id = id;
+			k->backing_lower = ovl_layer_is_lower(fs, f->layer);
 		}
+#endif
+	}
+	if (ret < 0) {
+		pthread_mutex_unlock(&n->io_lock);
+		return ret;
 	}
 	if (id > 0) {
-		n->passthrough_opens++;
+		k->passthrough_opens++;
 		f->passthrough = true;
 	} else {
-		n->cached_opens++;
+		k->cached_opens++;
 		if (why != OVL_PT_NREASONS)
 			count_fallback(fs, why);
 	}
 	pthread_mutex_unlock(&n->io_lock);
 
+#ifdef HAVE_FUSE_PASSTHROUGH
 	if (id > 0) {
 		fi->backing_id = id;
 		fi->keep_cache = 0;
@@ -224,7 +299,6 @@ int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_inode *n, struct ovl_file
 	}
 	f->pt_why = why;
 #else
-	(void)n;
 	f->pt_why = OVL_PT_OFF;
 #endif
 	/* Lower files never change, so their pages may outlive the open; an
@@ -255,16 +329,20 @@ const char *ovl_passthrough_how(const struct ovl_file *f, const struct fuse_file
 void ovl_passthrough_release(struct ovl_fs *fs, struct ovl_file *f, bool connected)
 {
 	struct ovl_inode *n = f->inode;
+	struct ovl_kio *k;
 	int id = 0;
 
 	if (!n)
 		return;
 	pthread_mutex_lock(&n->io_lock);
-	if (!f->passthrough) {
-		n->cached_opens--;
-	} else if (--n->passthrough_opens == 0) {
-		id = n->backing_id;
-		n->backing_id = 0;
+	k = kio_of(n, f->ino);
+	if (!k) {
+		/* cannot be: both ids stay as long as n */
+	} else if (!f->passthrough) {
+		k->cached_opens--;
+	} else if (--k->passthrough_opens == 0) {
+		id = k->backing_id;
+		k->backing_id = 0;
 	}
 	pthread_mutex_unlock(&n->io_lock);
 #ifdef HAVE_FUSE_PASSTHROUGH
@@ -276,15 +354,4 @@ void ovl_passthrough_release(struct ovl_fs *fs, struct ovl_file *f, bool connect
 	(void)connected;
 	(void)id;
 #endif
-}
-
-int ovl_passthrough_may_write(struct ovl_inode *n)
-{
-	int ret = 0;
-
-	pthread_mutex_lock(&n->io_lock);
-	if (n->backing_id && n->backing_lower)
-		ret = -ETXTBSY;
-	pthread_mutex_unlock(&n->io_lock);
-	return ret;
 }
