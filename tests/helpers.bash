@@ -405,6 +405,14 @@ assert_eq() {
 	fi
 }
 
+# assert_ne UNEXPECTED ACTUAL WHAT
+assert_ne() {
+	if [ "$1" = "$2" ]; then
+		echo "# ${3:-value}: expected something other than '$1'" >&2
+		return 1
+	fi
+}
+
 # assert_errno EXPECTED_NAME CMD...: runs an ovltool-style command and
 # checks the errno name it printed.
 assert_errno() {
@@ -470,12 +478,12 @@ ovl_stats() {
 }
 
 # stat_num STATSLINE WHAT: the number after "WHAT " / "WHAT: " in a stats
-# line (WHAT: opens, passthrough, "through the daemon", copy-ups or a
-# reason such as "lower file"); 0 for a reason that is not listed.
+# line (WHAT: opens, passthrough, "through the daemon", copy-ups, "node ids
+# renewed" or a reason such as "lower file"); 0 for a reason not listed.
 stat_num() {
 	local re
 	case "$2" in
-	opens | passthrough | "through the daemon" | copy-ups | whiteouts)
+	opens | passthrough | "through the daemon" | copy-ups | whiteouts | "node ids renewed")
 		re="(: |, )$2 ([0-9]+)" ;;
 	*)
 		re="[(, ]$2: ([0-9]+)" ;;

@@ -259,14 +259,6 @@ dino_of() {
 	"$OVLTOOL" readdir "$1" | awk -v n="$2" '$2 == n { print $1 }'
 }
 
-# assert_ne UNEXPECTED ACTUAL WHAT
-assert_ne() {
-	if [ "$1" = "$2" ]; then
-		echo "# ${3:-value}: expected something other than '$1'" >&2
-		return 1
-	fi
-}
-
 # ---------------------------------------------------------------- identity
 
 @test "identity: two lower files with the same inode number on two tmpfs are two objects" {

@@ -3,7 +3,8 @@
 # off|upper|all), that their I/O never reaches the daemon yet stays coherent
 # (size, mtime, mmap, O_DIRECT, setuid/capabilities), stacking with kernel
 # overlayfs (max_stack_depth) and the fallback when the kernel refuses
-# (ELOOP, EPERM in a user namespace).
+# (ELOOP, EPERM in a user namespace).  Lower files passed through, and
+# copied up under their readers: lower-passthrough.bats.
 #
 # Every test that needs passthrough names its policy explicitly, which
 # overrides the passthrough=off that tests/run.sh adds through
@@ -13,6 +14,7 @@
 # kernel does not offer passthrough or the binary was built without it.
 
 load helpers
+load helpers/passthrough
 
 # shellcheck disable=SC2016 # $1 of the inner shell
 nobody_append() {
@@ -35,88 +37,6 @@ teardown() {
 		kill -9 "$NS_PID"
 	fi
 	ovl_teardown
-}
-
-# wait_log PATTERN [LOG]: waits for an extended regexp in the log.
-wait_log() {
-	local pattern="$1" log="${2:-$OVL_LOG}"
-	ovl_wait_until "'$pattern' in the log" grep -Eq "$pattern" "$log" && return 0
-	echo "# '$pattern' not in $log after $OVL_WAIT_SECONDS s; log:" >&2
-	tail -n 30 "$log" | sed 's/^/#   /' >&2
-	return 1
-}
-
-exe_is() {
-	[ "$(readlink "/proc/$1/exe")" = "$2" ]
-}
-
-# pt_require: after a mount with -o debug and passthrough wanted, skips
-# when the kernel or the build lacks passthrough, fails when it is not on
-# for another reason.
-pt_require() {
-	local log="$OVL_LOG"
-	stat "$MNT" >/dev/null # the init reply has been sent once this answers
-	wait_log 'debug: passthrough: on|passthrough: not offered by the kernel|passthrough: built without libfuse' "$log" || return 1
-	if grep -q 'passthrough: not offered by the kernel' "$log"; then
-		skip "the kernel does not offer FUSE passthrough (daemon: 'passthrough: not offered by the kernel')"
-	fi
-	if grep -q 'passthrough: built without libfuse' "$log"; then
-		skip "$FUSE_OVERLAYFS was built without passthrough (libfuse < 3.17)"
-	fi
-}
-
-# The daemon logs one line per open, create or tmpfile request:
-#   open ino=N flags=0F -> passthrough, backing B
-#   create parent=P name=X mode=0M flags=0F -> ino=N, through the daemon (WHY)
-
-# The node id of the last successful open (or create).
-last_open_ino() {
-	grep -oE 'debug: open ino=[0-9]+ flags=[0-7]+ -> (passthrough|through)|-> ino=[0-9]+, ' "$OVL_LOG" |
-		tail -n 1 | grep -oE 'ino=[0-9]+' | grep -oE '[0-9]+'
-}
-
-# The opens (and creates) of node INO that succeeded, one line each.
-opens_of() {
-	grep -E "debug: open ino=$1 flags=[0-7]+ -> (passthrough|through)|-> ino=$1, " "$OVL_LOG"
-}
-
-# How the last open of node INO was served: "passthrough" or "through the
-# daemon (REASON)".
-open_result() {
-	opens_of "$1" | tail -n 1 | sed -E 's/.* -> (ino=[0-9]+, )?//; s/, backing [0-9]+$//'
-}
-
-# wait_released INO: waits (5 s) until the daemon has released every open
-# of node INO (close() sends RELEASE asynchronously).
-all_released() {
-	[ "$(opens_of "$1" | wc -l)" = "$(count_log "debug: release ino=$1\$")" ]
-}
-wait_released() {
-	ovl_wait_until "the releases of node $1" all_released "$1" && return 0
-	echo "# node $1: $(opens_of "$1" | wc -l) opens, $(count_log "debug: release ino=$1\$") releases after $OVL_WAIT_SECONDS s" >&2
-	return 1
-}
-
-# log_mark: assert_no_io looks only at what the daemon logs from now on.
-LOG_MARK=0
-log_mark() {
-	LOG_MARK="$(wc -l <"$OVL_LOG")"
-}
-
-# No READ or WRITE request reached the daemon (for node INO, or at all)
-# since the last log_mark.
-assert_no_io() {
-	local re='debug: (read|write) ino=[0-9]+ '
-	[ -n "${1:-}" ] && re="debug: (read|write) ino=$1 "
-	if tail -n "+$((LOG_MARK + 1))" "$OVL_LOG" | grep -Eq "$re"; then
-		echo "# READ/WRITE requests reached the daemon:" >&2
-		tail -n "+$((LOG_MARK + 1))" "$OVL_LOG" | grep -E "$re" | head -n 5 | sed 's/^/#   /' >&2
-		return 1
-	fi
-}
-
-sum() {
-	sha256sum <"$1" | cut -d' ' -f1
 }
 
 # ---------------------------------------------------------------- 1
@@ -222,50 +142,6 @@ sum() {
 
 # ---------------------------------------------------------------- 3
 
-@test "passthrough=all: a lower file held open read-only is passed through and cannot be written (ETXTBSY) until closed" {
-	make_layers
-	ovl_mount debug passthrough=all
-	pt_require
-	local line ino st
-	exec 8<"$MNT/file1"
-	ino="$(last_open_ino)"
-	read -r line <&8
-	assert_eq "lower1 file" "$line"
-	assert_eq passthrough "$(open_result "$ino")"
-	# a second reader shares the backing
-	assert_eq "lower1 file" "$(cat "$MNT/file1")"
-	assert_eq passthrough "$(open_result "$ino")"
-	assert_no_io "$ino"
-
-	run bash -c 'echo x >>"$1"' sh "$MNT/file1"
-	[ "$status" -ne 0 ]
-	assert_output_contains "Text file busy"
-	run truncate -s 0 "$MNT/file1"
-	[ "$status" -ne 0 ]
-	assert_output_contains "Text file busy"
-	assert_errno ETXTBSY ovltool openflags "$MNT/file1" rdwr
-	assert_errno ETXTBSY ovltool openflags "$MNT/file1" rdonly trunc
-	[ ! -e "$UPPER/file1" ]
-	assert_eq "lower1 file" "$(ovltool pread 8 0 100)"
-	st="$(ovl_stats)"
-	assert_eq 2 "$(stat_num "$st" passthrough)" "passthrough opens ($st)"
-
-	exec 8<&-
-	wait_released "$ino"
-	echo x >>"$MNT/file1"
-	assert_eq "lower1 file
-x" "$(cat "$MNT/file1")"
-	assert_eq "lower1 file
-x" "$(cat "$UPPER/file1")"
-	assert_eq passthrough "$(open_result "$ino")"
-	truncate -s 3 "$MNT/file1"
-	assert_eq low "$(cat "$MNT/file1")"
-	assert_eq low "$(cat "$UPPER/file1")"
-	assert_no_io
-}
-
-# ---------------------------------------------------------------- 4
-
 @test "read-only mount (no upper): lower files are passed through" {
 	make_layers
 	OVL_NO_UPPER=1 ovl_mount debug passthrough=upper
@@ -287,7 +163,7 @@ ovl_lower_path() {
 	if [ -e "$LOWER1/$1" ]; then echo "$LOWER1/$1"; else echo "$LOWER2/$1"; fi
 }
 
-# ---------------------------------------------------------------- 5
+# ---------------------------------------------------------------- 4
 
 @test "passthrough: size and mtime seen through the mount follow writes" {
 	make_layers
@@ -440,7 +316,7 @@ more" "$(cat "$UPPER/file1")"
 	assert_eq "$(sum "$LOWER1/sparse")" "$(sum "$MNT/sparse_copy")"
 }
 
-# ---------------------------------------------------------------- 6
+# ---------------------------------------------------------------- 5
 
 # The files of the setuid tests, made the same way in the upper layer and in
 # a plain ext4 directory: NAME MODE [cap].  The l* files are lower files.
@@ -559,7 +435,7 @@ priv_check() {
 	priv_check off
 }
 
-# ---------------------------------------------------------------- 7
+# ---------------------------------------------------------------- 6
 
 @test "kernel overlayfs stacked on our mount works (max_stack_depth 1 by default)" {
 	make_layers
@@ -599,7 +475,7 @@ more" "$(cat "$TMP/kupper/upperfile")"
 	assert_no_io "$upperfile"
 }
 
-# ---------------------------------------------------------------- 8
+# ---------------------------------------------------------------- 7
 
 # Kernel overlayfs K under $TMP/k; our layers are directories inside it.
 mk_kernel_base() {
@@ -684,7 +560,7 @@ more" "$(cat "$UPPER/file1")"
 	ovl_check_lowers
 }
 
-# ---------------------------------------------------------------- 9
+# ---------------------------------------------------------------- 8
 
 @test "daemon in a user namespace: passthrough not permitted, one log line, I/O through the daemon" {
 	make_layers

@@ -23,6 +23,17 @@
  *   mmapwrite FILE OFFSET STRING write STRING at OFFSET through a MAP_SHARED
  *                                mapping, msync(MS_SYNC) (FILE must be that long)
  *   pread FD OFFSET LEN          pread of an inherited fd, prints the bytes read
+ *   holdread GO FILE...          opens each FILE read-only, prints "opened",
+ *                                waits (60 s at most) until the file GO
+ *                                exists, then prints what a pread of each
+ *                                open gives now, one line each
+ *   mmaphold FILE LEN shared|private GO
+ *                                maps LEN bytes of FILE opened read-only and
+ *                                prints "before: BYTES"; waits (60 s at most)
+ *                                until the file GO exists, then prints
+ *                                "after: BYTES" read from the same mapping;
+ *                                a private mapping is then written ('P' at
+ *                                offset 0) and printed as "private: BYTES"
  *   handle PATH                  name_to_handle_at, then open_by_handle_at
  *                                with an fd of PATH as mount_fd
  *   syslogd SOCKET FILE          a minimal syslog: binds a datagram socket at
@@ -33,6 +44,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +421,78 @@ static int cmd_mmapwrite(int argc, char **argv)
 	return 0;
 }
 
+static void print_map(const char *what, const char *map, size_t len)
+{
+	printf("%s: ", what);
+	fwrite(map, 1, len, stdout);
+	printf("\n");
+	fflush(stdout);
+}
+
+static void wait_for(const char *path)
+{
+	for (int i = 0; i < 6000 && access(path, F_OK) < 0; i++)
+		usleep(10000);
+}
+
+static int cmd_holdread(int argc, char **argv)
+{
+	int fds[64];
+	char buf[4096];
+
+	if (argc < 4 || argc - 3 > 64)
+		return usage();
+	for (int i = 3; i < argc; i++)
+		if ((fds[i - 3] = open(argv[i], O_RDONLY)) < 0)
+			return fail();
+	printf("opened\n");
+	fflush(stdout);
+	wait_for(argv[2]);
+	for (int i = 3; i < argc; i++) {
+		ssize_t n = pread(fds[i - 3], buf, sizeof(buf), 0);
+		if (n < 0)
+			return fail();
+		/* one line each: the content's own newlines go */
+		if (n > 0 && buf[n - 1] == '\n')
+			n--;
+		for (ssize_t j = 0; j < n; j++)
+			if (buf[j] == '\n')
+				buf[j] = ' ';
+		printf("%.*s\n", (int)n, buf);
+	}
+	return 0;
+}
+
+static int cmd_mmaphold(int argc, char **argv)
+{
+	bool private;
+	size_t len;
+	char *map;
+	int fd;
+
+	if (argc != 6 || (strcmp(argv[4], "shared") && strcmp(argv[4], "private")))
+		return usage();
+	private = !strcmp(argv[4], "private");
+	len = strtoull(argv[3], NULL, 0);
+	fd = open(argv[2], O_RDONLY);
+	if (fd < 0)
+		return fail();
+	map = mmap(NULL, len, PROT_READ | (private ? PROT_WRITE : 0),
+		   private ? MAP_PRIVATE : MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return fail();
+	close(fd);
+	print_map("before", map, len);
+	wait_for(argv[5]);
+	print_map("after", map, len);
+	if (private) {
+		map[0] = 'P';
+		print_map("private", map, len);
+	}
+	munmap(map, len);
+	return 0;
+}
+
 static int cmd_pread(int argc, char **argv)
 {
 	char *buf;
@@ -493,6 +577,10 @@ int main(int argc, char **argv)
 		return cmd_mmapwrite(argc, argv);
 	if (!strcmp(argv[1], "pread"))
 		return cmd_pread(argc, argv);
+	if (!strcmp(argv[1], "holdread"))
+		return cmd_holdread(argc, argv);
+	if (!strcmp(argv[1], "mmaphold"))
+		return cmd_mmaphold(argc, argv);
 	if (!strcmp(argv[1], "syslogd"))
 		return cmd_syslogd(argc, argv);
 	return usage();
