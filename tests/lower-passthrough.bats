@@ -264,16 +264,22 @@ more" "$(cat "$MNT/owned")"
 	assert_no_io
 }
 
-@test "many readers while files are copied up: no open fails, no read reaches the daemon" {
+@test "many readers while files held open are copied up: no open fails, no read reaches the daemon" {
 	make_layers
 	local i
+	local -a files=()
 	for i in $(seq 1 40); do
 		echo "lower $i" >"$LOWER2/f$i"
+		files+=("f$i")
 	done
 	ovl_snapshot_lowers
 	ovl_mount debug passthrough=all
 	pt_require
 	log_mark
+	# every file is copied up under a held lower open
+	(cd "$MNT" && ovltool holdread "$TMP/go" "${files[@]}") >"$TMP/held.out" &
+	local holder=$!
+	ovl_wait_until "the held opens" grep -q opened "$TMP/held.out"
 	local -a readers=()
 	for i in 1 2 3 4; do
 		# shellcheck disable=SC2016 # $1 of the inner shell
@@ -286,12 +292,19 @@ more" "$(cat "$MNT/owned")"
 	for i in "${readers[@]}"; do
 		wait "$i"
 	done
+	touch "$TMP/go"
+	wait "$holder"
 	cat "$TMP"/reader* >"$TMP/readers"
 	assert_eq "" "$(cat "$TMP/readers")" "failed reads"
+	assert_eq 41 "$(wc -l <"$TMP/held.out")"
+	assert_eq 40 "$(grep -c '^lower [0-9]*$' "$TMP/held.out")" "the held opens read the lower files"
 	for i in $(seq 1 40); do
 		assert_eq "lower $i
 upper $i" "$(cat "$MNT/f$i")"
 	done
 	assert_no_io
-	assert_eq 0 "$(stat_num "$(ovl_stats)" "through the daemon")"
+	local st
+	st="$(ovl_stats)"
+	assert_eq 0 "$(stat_num "$st" "through the daemon")" "$st"
+	assert_eq 40 "$(stat_num "$st" "node ids renewed")" "$st"
 }

@@ -28,8 +28,8 @@
  *                                exists, then prints what a pread of each
  *                                open gives now, one line each
  *   mmaphold FILE LEN shared|private GO
- *                                maps LEN bytes of FILE opened read-only and
- *                                prints "before: BYTES"; waits (60 s at most)
+ *                                maps LEN bytes of FILE opened read-only (and
+ *                                kept open) and prints "before: BYTES"; waits (60 s at most)
  *                                until the file GO exists, then prints
  *                                "after: BYTES" read from the same mapping;
  *                                a private mapping is then written ('P' at
@@ -481,7 +481,7 @@ static int cmd_mmaphold(int argc, char **argv)
 		   private ? MAP_PRIVATE : MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return fail();
-	close(fd);
+	/* the open stays as long as the mapping (closed at exit) */
 	print_map("before", map, len);
 	wait_for(argv[5]);
 	print_map("after", map, len);
