@@ -820,7 +820,7 @@ static void print_usage(const char *prog)
 "    -o xino=off|auto|on      the layer's filesystem in inode numbers (default auto)\n"
 "    -o ino32_t               inode numbers fit in 32 bits\n"
 "    -o plugins=PATH[:PATH...] data source plugins (checked to be readable)\n"
-"    -o passthrough=off|upper|all  FUSE passthrough of file I/O (default upper)\n"
+"    -o passthrough=all|upper|off  FUSE passthrough of file I/O (default all)\n"
 "    -o max_stack_depth=1|2   stacking depth reserved for passthrough (default auto)\n"
 "    -o fuse_device=auto|PATH mount through PATH (e.g. /dev/fuse_userns of kernel/)\n"
 "    -o io_uring=auto|off     FUSE over io_uring when the kernel offers it (default auto)\n"
