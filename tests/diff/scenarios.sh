@@ -153,6 +153,36 @@ scn_many_files_in_lower_dir() { op sh -c "for i in \$(seq 1 50); do echo \$i > '
 scn_chmod_then_unlink_dir_content() { op chmod 0700 "$1/d/sub"; op rm "$1/d/sub/deep"; op rmdir "$1/d/sub"; op ls "$1/d"; }
 scn_whiteout_then_rename_over() { op rm "$1/f_lower1"; op mv "$1/f_lower2" "$1/f_lower1"; op ls "$1"; }
 
+# --- copy-up while the lower file is held open ----------------------------
+# (fd 4 holds the lower file; what it reads after the copy-up differs by
+# design with passthrough, see the man page: it is not compared)
+scn_held_append() {
+	op sh -c "exec 4<'$1/f_lower2'; echo more >> '$1/f_lower2' && cat '$1/f_lower2'; cat '$1/f_lower2'"
+	op cat "$1/f_lower2"
+}
+scn_held_otrunc_then_readers() {
+	op sh -c "exec 4<'$1/f_lower1'; echo new > '$1/f_lower1' && cat '$1/f_lower1' && exec 5<'$1/f_lower1' && echo again >> '$1/f_lower1' && cat <&5"
+	op cat "$1/f_lower1"
+}
+scn_held_truncate_chmod_xattr() {
+	op sh -c "exec 4<'$1/f_both' 5<'$1/d/a' 6<'$1/xf1'; truncate -s 3 '$1/f_both'; chmod 600 '$1/d/a'; setfattr -n user.h -v 1 '$1/xf1'; cat '$1/f_both' '$1/d/a' '$1/xf1'; echo w >> '$1/d/a'; cat '$1/d/a'"
+	op stat -c '%n %s %a' "$1/f_both" "$1/d/a" "$1/xf1"
+	op getfattr -n user.h "$1/xf1"
+}
+scn_held_rename_then_write() {
+	op sh -c "exec 4<'$1/f_lower2'; mv '$1/f_lower2' '$1/moved' && echo x >> '$1/moved' && cat '$1/moved'"
+	op ls "$1"
+}
+scn_held_link_then_write() {
+	op sh -c "exec 4<'$1/f_lower1'; ln '$1/f_lower1' '$1/lnk' && echo x >> '$1/lnk' && cat '$1/f_lower1' '$1/lnk'"
+	op stat -c '%n %h' "$1/f_lower1" "$1/lnk"
+}
+scn_held_mmap_across_copy_up() {
+	op sh -c "'$OVLTOOL' mmaphold '$1/f_lower2' 7 shared '$1/go' > '$1/out' & until grep -q before '$1/out'; do sleep 0.05; done; printf Z | dd of='$1/f_lower2' conv=notrunc status=none; touch '$1/go'; wait; cat '$1/out'"
+	op cat "$1/f_lower2"
+	op rm "$1/go" "$1/out"
+}
+
 # --- hard links ----------------------------------------------------------
 # Which names are one file: the merged manifest has a "same-file:" line per
 # group of names sharing (st_dev, st_ino), and nlink per file; the scenarios
