@@ -57,8 +57,9 @@ KEEP_JSON=${KEEP_JSON:-}
 ALL_CONFIGS="native kovl ours ours-nopt fo110"
 ALL_MODES="read randread write randwrite"
 
-say() { echo "bench-io: $*" >&2; }
-die() { say "$*"; exit 1; }
+BENCH_NAME=bench-io
+# shellcheck source=contrib/bench-lib.sh
+. "$ROOT/contrib/bench-lib.sh"
 
 # ---- passthrough check -------------------------------------------------
 # after_run CONFIG MODE: our daemons run in the foreground with stderr in
@@ -96,23 +97,8 @@ CFGS=($CONFIGS) MODE_LIST=($MODES) FIO_EXTRA_ARGS=($FIO_EXTRA)
 ((${#CFGS[@]})) || die "CONFIGS is empty"
 ((${#MODE_LIST[@]})) || die "MODES is empty"
 
-wants() { [[ " ${CFGS[*]} " == *" $1 "* ]]; }
-drop_config() {  # drop_config NAME WHY
-    local c keep=()
-    for c in "${CFGS[@]}"; do [[ $c == "$1" ]] || keep+=("$c"); done
-    CFGS=("${keep[@]}")
-    say "dropping $1: $2"
-}
 
 # ---- tools --------------------------------------------------------------
-apt_install() {  # apt_install PKG...: quiet; apt-get update and retry once
-    local apt=(apt-get -q -y -o DPkg::Lock::Timeout=600)
-    say "installing $*"
-    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends "$@" >/dev/null 2>&1 && return 0
-    "${apt[@]}" update >/dev/null 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends "$@" >/dev/null 2>&1
-}
-
 command -v fio >/dev/null || apt_install fio || true
 command -v fio >/dev/null || die "could not install fio (apt-get install fio failed); nothing to measure"
 
@@ -357,20 +343,7 @@ print("%.1f" % (job[sys.argv[2]]["bw_bytes"] / 1048576.0))' "$1" "$2"
     fi
 }
 
-cold_cache() {
-    # Twice: the first sync may push a FUSE mount's dirty pages into ext4's
-    # page cache after ext4 was already synced.
-    sync
-    sync
-    echo 3 >/proc/sys/vm/drop_caches
-}
-
 # ---- header -------------------------------------------------------------
-version_of() {  # the "fuse-overlayfs: version X" line of BIN --version
-    local out
-    out=$("$1" --version 2>&1 || true)
-    grep -m1 -i 'overlayfs.*version' <<<"$out" || echo "(no version line)"
-}
 HDR="date $(date -u '+%Y-%m-%d %H:%M UTC') | kernel $(uname -r) | $(fio --version)"
 HDR+=" | $BENCH_DIR on $FSTYPE | SIZE=$SIZE RUNTIME=${RUNTIME}s REPS=$REPS"
 if wants ours || wants ours-nopt; then

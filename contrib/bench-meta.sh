@@ -44,8 +44,9 @@ CONFIGS=${CONFIGS:-native kovl ours ours_dev fo110}
 TREE_DIRS=${TREE_DIRS:-200}
 TREE_FILES=${TREE_FILES:-100}
 
-say() { echo "bench-meta: $*" >&2; }
-die() { say "$*"; exit 1; }
+BENCH_NAME=bench-meta
+# shellcheck source=contrib/bench-lib.sh
+. "$ROOT/contrib/bench-lib.sh"
 
 # ---- workloads ------------------------------------------------------------
 # Each wl_NAME runs in $M (the mount); the lower tree is $M/tree, a C
@@ -130,19 +131,11 @@ done
 for w in "${WLS[@]}"; do
     [[ -n ${TITLE[$w]:-} ]] || die "unknown workload '$w' (known: $(echo $WORKLOADS_ALL))"
 done
-wants() { [[ " ${CFGS[*]} " == *" $1 "* ]]; }
-drop_config() {
-    local c keep=()
-    for c in "${CFGS[@]}"; do [[ $c == "$1" ]] || keep+=("$c"); done
-    CFGS=("${keep[@]}")
-    say "dropping $1: $2"
-}
 for tool in perl make gcc tar; do
     command -v "$tool" >/dev/null || die "$tool is needed"
 done
 if wants fo110 && [[ ! -x $FO110 ]]; then
-    DEBIAN_FRONTEND=noninteractive apt-get -q -y install --no-install-recommends fuse-overlayfs \
-        >/dev/null 2>&1 || true
+    apt_install fuse-overlayfs || true
     [[ -x $FO110 ]] || drop_config fo110 "no Debian fuse-overlayfs at $FO110"
 fi
 if wants ours || wants ours_dev; then
@@ -153,14 +146,7 @@ grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
 wants kovl && ! grep -qw overlay /proc/filesystems && drop_config kovl "no overlay filesystem"
 
 # ---- the tree -------------------------------------------------------------
-OWN_DIR=0
-if [[ -z ${BENCH_DIR:-} ]]; then
-    BENCH_DIR=$(mktemp -d /var/tmp/bench-meta.XXXXXX)
-    OWN_DIR=1
-fi
-mkdir -p "$BENCH_DIR"
-BENCH_DIR=$(realpath "$BENCH_DIR")
-[[ $(stat -f -c %T "$BENCH_DIR") == ext2/ext3 ]] || die "$BENCH_DIR is not on ext4: set BENCH_DIR"
+bench_dir
 LOWER=$BENCH_DIR/lower RES=$BENCH_DIR/results
 CUR_MNT="" CUR_PID=""
 URING_PARAM=/sys/module/fuse/parameters/enable_uring URING_WAS=""
@@ -270,7 +256,6 @@ unmount_config() {
     CUR_MNT="" CUR_PID=""
 }
 
-cold_cache() { sync; sync; echo 3 >/proc/sys/vm/drop_caches; }
 now() { date +%s.%N; }
 # cpu_ticks PID: user + system time of the daemon (all its threads), in ticks
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -285,11 +270,6 @@ fi
 mkdir -p "$RES"
 : >"$RES/times"
 make_tree
-version_of() {  # (the output read whole: grep -m1 on a pipe would SIGPIPE it)
-    local out
-    out=$("$1" --version 2>&1 || true)
-    grep -m1 -i 'overlayfs.*version' <<<"$out" || echo "(no version line)"
-}
 HDR="date $(date -u '+%Y-%m-%d %H:%M UTC') | kernel $(uname -r) | $(nproc) cpus | $BENCH_DIR on ext4"
 HDR+=" | tree ${TREE_DIRS}x${TREE_FILES} | REPS=$REPS | enable_uring $(cat "$URING_PARAM" 2>/dev/null || echo absent)"
 HDR2="ours: $(version_of "$FUSE_OVERLAYFS")"

@@ -186,7 +186,7 @@ after: XYwer1 file" "$(cat "$TMP/shared2.out")"
 	assert_eq 0 "$(stat_num "$(ovl_stats)" "through the daemon")"
 }
 
-@test "reading 256 MiB of lower files sends no READ to the daemon" {
+@test "reading 256 MiB of lower files (read, O_DIRECT, sendfile) sends no READ to the daemon" {
 	make_layers
 	dd if=/dev/urandom of="$LOWER2/big" bs=1M count=192 status=none
 	dd if=/dev/urandom of="$LOWER1/big2" bs=1M count=64 status=none
@@ -197,7 +197,12 @@ after: XYwer1 file" "$(cat "$TMP/shared2.out")"
 	assert_eq "$(sum "$LOWER2/big")" "$(sum "$MNT/big")"
 	assert_eq "$(sum "$LOWER1/big2")" "$(dd if="$MNT/big2" bs=128k iflag=direct status=none | sha256sum | cut -d' ' -f1)" "O_DIRECT"
 	assert_eq passthrough "$(open_result "$(last_open_ino)")"
+	ovltool sendfile "$MNT/big2" "$TMP/spliced"
+	assert_eq "$(sum "$LOWER1/big2")" "$(sum "$TMP/spliced")" "sendfile"
 	assert_no_io
+	# copy_file_range is not passed through by the kernel: the daemon copies
+	ovltool cfr "$MNT/big2" "$MNT/copied"
+	assert_eq "$(sum "$LOWER1/big2")" "$(sum "$UPPER/copied")" "copy_file_range"
 	local st
 	st="$(ovl_stats)"
 	assert_eq 0 "$(stat_num "$st" "through the daemon")" "$st"

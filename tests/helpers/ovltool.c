@@ -9,6 +9,7 @@
  *   rename2 none|noreplace|exchange|whiteout OLD NEW
  *   tmpfile DIR [LINKNAME]       O_TMPFILE, write, read back, fsync, optional linkat
  *   cfr SRC DST                  copy_file_range of all of SRC into DST
+ *   sendfile SRC DST             sendfile (splice) of all of SRC into DST
  *   seek FILE data|hole OFFSET   prints the resulting offset
  *   unlinked FILE                open, unlink, then write/read the open fd
  *   fallocate FILE OFF LEN [keep|punch|zero|zerokeep|collapse|insert]
@@ -49,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -175,6 +177,34 @@ static int cmd_cfr(int argc, char **argv)
 		return fail();
 	while (off_in < st.st_size) {
 		ssize_t n = copy_file_range(in, &off_in, out, &off_out, st.st_size - off_in, 0);
+		if (n < 0)
+			return fail();
+		if (n == 0)
+			break;
+	}
+	close(in);
+	if (close(out) < 0)
+		return fail();
+	printf("ok\n");
+	return 0;
+}
+
+static int cmd_sendfile(int argc, char **argv)
+{
+	struct stat st;
+	off_t off = 0;
+	int in, out;
+
+	if (argc != 4)
+		return usage();
+	in = open(argv[2], O_RDONLY);
+	if (in < 0 || fstat(in, &st) < 0)
+		return fail();
+	out = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (out < 0)
+		return fail();
+	while (off < st.st_size) {
+		ssize_t n = sendfile(out, in, &off, (size_t)(st.st_size - off));
 		if (n < 0)
 			return fail();
 		if (n == 0)
@@ -555,6 +585,8 @@ int main(int argc, char **argv)
 		return cmd_tmpfile(argc, argv);
 	if (!strcmp(argv[1], "cfr"))
 		return cmd_cfr(argc, argv);
+	if (!strcmp(argv[1], "sendfile"))
+		return cmd_sendfile(argc, argv);
 	if (!strcmp(argv[1], "seek"))
 		return cmd_seek(argc, argv);
 	if (!strcmp(argv[1], "extents"))
