@@ -49,7 +49,7 @@ PC_SIZE=${PC_SIZE:-512M}
 ALL_CONFIGS="native kovl ours ours_upper fo110"
 CONFIGS=${CONFIGS:-$ALL_CONFIGS}
 PARTS=${PARTS:-fio start cache}
-PYTHON=${PYTHON:-$(readlink -f "$(command -v python3)")}
+PYTHON=$(readlink -f "${PYTHON:-/usr/bin/python3}")
 PYVER=$(basename "$PYTHON")
 
 [[ $(id -u) == 0 ]] || die "run as root (mounts, drop_caches, apt-get)"
