@@ -198,6 +198,7 @@ struct ovl_stats {
 	atomic_ulong pt_opens;
 	atomic_ulong pt_fallbacks[OVL_PT_NREASONS];
 	atomic_ulong pt_new_ids;  /* files given a new FUSE id (passthrough.c) */
+	atomic_ulong pt_replaced; /* lower backings replaced by upper ones */
 };
 
 /* A table of ids handed to the kernel for open files and directories
@@ -252,6 +253,7 @@ struct ovl_fs {
 	atomic_bool passthrough;  /* backing files may be registered */
 	_Atomic enum ovl_pt_reason passthrough_off_why; /* if not: OFF or EPERM */
 	atomic_bool pt_limit_said; /* the backing file limit was logged */
+	atomic_int pt_replace;    /* the kernel replaces backings: 1, not: -1, unknown: 0 */
 	bool writeback;           /* the kernel caches writes */
 	struct {
 		atomic_bool setxattr_ext; /* SETXATTR carries the 7.33 header */

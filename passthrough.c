@@ -72,6 +72,16 @@ struct ovl_backing_map {
 #define OVL_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct ovl_backing_map)
 #define OVL_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
 
+/* kernel/'s fuse_userns only (patches/0002-backing-replace.patch): the
+ * inode of a node id, whose backing is read-only, takes another backing */
+struct ovl_backing_replace {
+	uint64_t nodeid;
+	int32_t backing_id;
+	uint32_t flags;
+};
+#define OVL_BACKING_REPLACE_PROBE 1
+#define OVL_USERNS_IOC_BACKING_REPLACE _IOW(229, 0x80, struct ovl_backing_replace)
+
 /* statfs f_type of filesystems that stack on others (each adds a level) */
 #define OVERLAYFS_MAGIC 0x794c7630
 #define FUSE_MAGIC 0x65735546
@@ -207,6 +217,55 @@ static struct ovl_kio *kio_of(struct ovl_inode *n, fuse_ino_t id)
 }
 
 #ifdef HAVE_FUSE_PASSTHROUGH
+/* Does the kernel replace backings (fuse_userns)?  Asked once, at the
+ * first need: before the INIT reply the kernel refuses every ioctl. */
+static bool may_replace(struct ovl_fs *fs)
+{
+	struct ovl_backing_replace probe = { .flags = OVL_BACKING_REPLACE_PROBE };
+	int known = atomic_load(&fs->pt_replace);
+
+	if (known == 0) {
+		known = ioctl(fuse_session_fd(fs->se), OVL_USERNS_IOC_BACKING_REPLACE, &probe) == 0
+			? 1 : -1;
+		atomic_store(&fs->pt_replace, known);
+		ovl_debug("passthrough: the kernel %s replace a read-only backing",
+			  known > 0 ? "can" : "cannot");
+	}
+	return known > 0;
+}
+
+/*
+ * With fuse_userns, the FUSE inode of f->ino, whose backing is the lower
+ * file of an object copied up since, takes the upper file f as its backing:
+ * the opens made before keep reading the lower file, f and every later
+ * open pass through to the upper one, the node id stays.  The new backing
+ * id, or 0 (not possible: renew_id then).  io_lock held.
+ */
+static int replace_backing(struct ovl_fs *fs, struct ovl_kio *k, struct ovl_file *f)
+{
+	struct ovl_backing_replace arg = { .nodeid = f->ino };
+
+	if (!may_replace(fs) || (arg.backing_id = backing_open(fs, f->layer, f->fd)) <= 0)
+		return 0;
+	/* ENODATA: the kernel has dropped the inode's backing already (its
+	 * last passthrough file is gone, the release is on its way) */
+	if (ioctl(fuse_session_fd(fs->se), OVL_USERNS_IOC_BACKING_REPLACE, &arg) < 0 &&
+	    errno != ENODATA) {
+		ovl_debug("passthrough: cannot replace backing %d of inode %lu: %s",
+			  k->backing_id, (unsigned long)f->ino, strerror(errno));
+		backing_close(fs, arg.backing_id);
+		return 0;
+	}
+	ovl_debug("passthrough: inode %lu was copied up under its lower backing %d: backing %d "
+		  "from now on", (unsigned long)f->ino, k->backing_id, arg.backing_id);
+	/* no later open names the lower one: the kernel keeps what it needs */
+	backing_close(fs, k->backing_id);
+	k->backing_id = arg.backing_id;
+	k->backing_lower = false;
+	atomic_fetch_add_explicit(&fs->stats.pt_replaced, 1, memory_order_relaxed);
+	return arg.backing_id;
+}
+
 /*
  * n was copied up while the kernel's inode of its current id reads the
  * lower file through a backing.  That inode can serve no open of the upper
@@ -259,10 +318,13 @@ int ovl_passthrough_open(struct ovl_fs *fs, struct ovl_inode *n, struct ovl_file
 		ret = -ESTALE;
 #ifdef HAVE_FUSE_PASSTHROUGH
 	} else if (k->backing_id && k->backing_lower && !ovl_layer_is_lower(fs, f->layer)) {
-		/* the upper file behind a lower backing: the open is repeated
-		 * on the object's new id (renewed now, or before) */
-		ret = k == &n->io ? renew_id(fs, n) : 0;
-		if (ret == 0)
+		/* the upper file behind a lower backing: the inode takes the
+		 * upper file as its backing, or the open is repeated on the
+		 * object's new id (renewed now, or before) */
+		id = replace_backing(fs, k, f);
+		if (id == 0)
+			ret = k == &n->io ? renew_id(fs, n) : 0;
+		if (id == 0 && ret == 0)
 			ret = -ESTALE;
 	} else if (k->backing_id) {
 		/* every open must share the inode's backing; a lower one is

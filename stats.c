@@ -35,11 +35,11 @@ void ovl_stats_dump(struct ovl_fs *fs)
 		len += (size_t)w;
 	}
 	ovl_err("stats: opens %lu, passthrough %lu, through the daemon %lu%s%s%s, copy-ups %lu, "
-		"whiteouts %lu, node ids renewed %lu, transport %s",
+		"whiteouts %lu, node ids renewed %lu, backings replaced %lu, transport %s",
 		get(&fs->stats.opens), get(&fs->stats.pt_opens),
 		get(&fs->stats.opens) - get(&fs->stats.pt_opens), len ? " (" : "", why,
 		len ? ")" : "", get(&fs->stats.copyups), get(&fs->stats.whiteouts),
-		get(&fs->stats.pt_new_ids), ovl_wire_transport(fs));
+		get(&fs->stats.pt_new_ids), get(&fs->stats.pt_replaced), ovl_wire_transport(fs));
 }
 
 static void *stats_thread(void *arg)

@@ -483,7 +483,7 @@ ovl_stats() {
 stat_num() {
 	local re
 	case "$2" in
-	opens | passthrough | "through the daemon" | copy-ups | whiteouts | "node ids renewed")
+	opens | passthrough | "through the daemon" | copy-ups | whiteouts | "node ids renewed" | "backings replaced")
 		re="(: |, )$2 ([0-9]+)" ;;
 	*)
 		re="[(, ]$2: ([0-9]+)" ;;

@@ -111,6 +111,15 @@ struct fuse_backing_map {
 #define FUSE_DEV_IOC_CLONE		_IOR(FUSE_DEV_IOC_MAGIC, 0, uint32_t)
 #define FUSE_DEV_IOC_BACKING_OPEN	_IOW(FUSE_DEV_IOC_MAGIC, 1, struct fuse_backing_map)
 #define FUSE_DEV_IOC_BACKING_CLOSE	_IOW(FUSE_DEV_IOC_MAGIC, 2, uint32_t)
+/* fuse_userns only (patches/0002-backing-replace.patch) */
+struct fuse_userns_backing_replace {
+	uint64_t nodeid;
+	int32_t backing_id;
+	uint32_t flags;
+};
+#define FUSE_USERNS_BACKING_REPLACE_PROBE	(1 << 0)
+#define FUSE_USERNS_IOC_BACKING_REPLACE	_IOW(FUSE_DEV_IOC_MAGIC, 0x80, \
+					     struct fuse_userns_backing_replace)
 
 /* <linux/fs.h> (it clashes with <sys/mount.h>): chattr +a / -a */
 #define FS_IOC_GETFLAGS		_IOR('f', 1, long)
@@ -481,6 +490,8 @@ struct node {
 };
 static struct node nodes[4];	/* nodeid = index + 2 */
 static int nnodes;
+/* called by serve() before it answers the first OPEN of node 3 */
+static void (*open3_hook)(int dev);
 
 static void fill_attr(struct fuse_attr *a, uint64_t nodeid)
 {
@@ -561,6 +572,10 @@ static int serve(int dev, pid_t opener)
 			if (n < 2 || n >= (uint64_t)nnodes + 2) {
 				reply(dev, ih->unique, -ENOENT, NULL, 0);
 				break;
+			}
+			if (n == 3 && open3_hook) {
+				open3_hook(dev);
+				open3_hook = NULL;
 			}
 			out.o.fh = n;
 			out.o.open_flags = FOPEN_PASSTHROUGH;
@@ -687,6 +702,117 @@ static void test_passthrough_open(int dev)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	}
+	who = "test";
+}
+
+/* --- f. replacing a read-only backing (0002-backing-replace.patch) -------- */
+static int replace(int dev, uint64_t nodeid, int id, uint32_t flags)
+{
+	struct fuse_userns_backing_replace arg = { nodeid, id, flags };
+
+	return ioctl(dev, FUSE_USERNS_IOC_BACKING_REPLACE, &arg);
+}
+
+static int w_id;	/* RW_FILE registered O_RDWR */
+
+/* In the server, while the opener holds node 2 ("ro") open with the
+ * read-only backing and opens node 3 ("rw"). */
+static void replace_checks(int dev)
+{
+	int fd;
+
+	who = "replace (server)";
+	check(replace(dev, 0, 0, FUSE_USERNS_BACKING_REPLACE_PROBE) == 0,
+	      "BACKING_REPLACE probe answers 0");
+	expect_errno(replace(dev, 2, nodes[1].backing_id, 2), EINVAL, "BACKING_REPLACE with unknown flags");
+	expect_errno(replace(dev, 2, 0, 0), EINVAL, "BACKING_REPLACE with backing id 0");
+	expect_errno(replace(dev, 2, 9999, 0), ENOENT, "BACKING_REPLACE with an unknown backing id");
+	expect_errno(replace(dev, 99, nodes[1].backing_id, 0), ENOENT,
+		     "BACKING_REPLACE of an unknown node id");
+	expect_errno(replace(dev, 1, nodes[1].backing_id, 0), EINVAL,
+		     "BACKING_REPLACE of the root directory");
+	expect_errno(replace(dev, 3, nodes[0].backing_id, 0), ENODATA,
+		     "BACKING_REPLACE of an inode with no backing (no passthrough file open)");
+	check(replace(dev, 2, nodes[1].backing_id, 0) == 0,
+	      "BACKING_REPLACE of the read-only backing of an open inode by %s's", RW_FILE);
+	fd = open(RW_FILE, O_RDWR | O_CLOEXEC);
+	w_id = backing_open(dev, fd, 0);
+	close(fd);
+	check(w_id > 0 && replace(dev, 2, w_id, 0) == 0,
+	      "... and again by %s registered O_RDWR (the O_PATH one is not writable)", RW_FILE);
+	expect_errno(replace(dev, 2, nodes[0].backing_id, 0), EPERM,
+		     "BACKING_REPLACE of a backing open for writing");
+	nodes[0].backing_id = w_id;	/* what later opens of node 2 must name */
+	who = "replace";
+}
+
+static void replace_opener(void)
+{
+	char buf[256], buf2[256];
+	ssize_t n;
+	int held, fd;
+
+	who = "replace (opener)";
+	alarm(60);
+	held = open(MNT "/ro", O_RDONLY);
+	if (held < 0) {
+		fail("open of /ro: %s", strerror(errno));
+		exit(1);
+	}
+	fd = open(MNT "/rw", O_RDONLY);		/* the server replaces node 2's backing */
+	check(fd >= 0, "open of /rw, whose OPEN runs the server's BACKING_REPLACE checks");
+	if (fd >= 0)
+		close(fd);
+	fd = open(MNT "/ro", O_RDONLY);
+	check(fd >= 0, "a new open of /ro with the new backing id: no EBUSY (%s)",
+	      fd >= 0 ? "ok" : strerror(errno));
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = 0;
+		check(read_file(RW_FILE, buf2, sizeof(buf2)) > 0 && strcmp(buf, buf2) == 0,
+		      "it reads %s, the new backing", RW_FILE);
+		close(fd);
+	}
+	n = pread(held, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	check(n > 0 && strcmp(buf, RO_TEXT) == 0,
+	      "the open made before the replacement still reads %s", RO_FILE);
+	close(held);
+	exit(fails ? 1 : 0);
+}
+
+static void test_replace(int dev)
+{
+	int fds[2], i, status;
+	pid_t pid;
+
+	who = "replace";
+	nnodes = 0;
+	fds[0] = open(RO_FILE, O_RDONLY | O_CLOEXEC);
+	nodes[nnodes++] = (struct node){ "ro", RO_FILE, backing_open(dev, fds[0], 0) };
+	fds[1] = open(RW_FILE, O_PATH | O_CLOEXEC);
+	nodes[nnodes++] = (struct node){ "rw", RW_FILE, backing_open(dev, fds[1], 0) };
+	int ro_id = nodes[0].backing_id;
+	open3_hook = replace_checks;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		replace_opener();
+	status = serve(dev, pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail("the opener had failures (status %#x)", status);
+	if (open3_hook)
+		fail("the server never saw the OPEN of /rw");
+	open3_hook = NULL;
+	nodes[0].backing_id = ro_id;
+	for (i = 0; i < nnodes; i++) {
+		if (nodes[i].backing_id > 0 && backing_close(dev, nodes[i].backing_id))
+			fail("BACKING_CLOSE %d: %s", nodes[i].backing_id, strerror(errno));
+		close(fds[i]);
+	}
+	if (w_id > 0 && backing_close(dev, w_id))
+		fail("BACKING_CLOSE %d: %s", w_id, strerror(errno));
+	w_id = 0;
 	who = "test";
 }
 
@@ -875,6 +1001,9 @@ static int child(unsigned param)
 
 	/* credentials / permissions of passthrough opens */
 	test_passthrough_open(dev);
+
+	/* f. an inode's read-only backing replaced */
+	test_replace(dev);
 
 	/* c. the cap */
 	test_cap(dev, param);

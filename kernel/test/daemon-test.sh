@@ -14,6 +14,7 @@ D=/data
 mkdir -p $D && mount -t tmpfs -o mode=0755 tmpfs $D || exit 1
 mkdir -p $D/l $D/u $D/w $D/m $D/t $D/ovl/l $D/ovl/u $D/ovl/w $D/ovl/m
 echo lower >$D/l/lowerfile
+echo held >$D/l/held
 for i in 1 2 3; do echo "file $i" >$D/l/f$i; done
 # a kernel overlayfs, to put layers on a stacked filesystem
 mount -t overlay overlay -o lowerdir=$D/ovl/l,upperdir=$D/ovl/u,workdir=$D/ovl/w $D/ovl/m || exit 1
@@ -108,6 +109,23 @@ check "the third open fell back, said once" [ "$(grep -c 'limit of backing files
 check "all three files read right" [ "$(cat <&4)$(cat <&5)$(cat <&6)" = "upper 1upper 2upper 3" ]
 exec 4<&- 5<&- 6<&-
 stop $D/m $D/t/log4
+
+# 4b. a lower file copied up while a reader holds it: the module replaces the
+# inode's read-only lower backing by the upper file (no new node id) ----------
+start $D/m $D/t/log6 "lowerdir=$D/l,upperdir=$D/u,workdir=$D/w"
+exec 7<$D/m/held
+echo more >>$D/m/held
+check "the writer's open replaced the reader's lower backing" \
+	said "passthrough: inode [0-9]* was copied up under its lower backing [0-9]*: backing" $D/t/log6
+check "no new node id, no ESTALE" sh -c "! grep -q 'looks it up again' $D/t/log6"
+check "the held reader still reads the lower file" [ "$(cat <&7)" = held ]
+check "a new open reads the upper file" [ "$(cat $D/m/held)" = "$(printf 'held\nmore')" ]
+check "a reopen of the held reader through /proc/self/fd reads the upper file" \
+	[ "$(cat /proc/self/fd/7)" = "$(printf 'held\nmore')" ]
+check "the lower file is unchanged" [ "$(cat $D/l/held)" = held ]
+check "no READ/WRITE request reached the daemon ($(rw_count $D/t/log6))" [ "$(rw_count $D/t/log6)" = 0 ]
+exec 7<&-
+stop $D/m $D/t/log6
 
 # 5. max_stack_depth: layers on a kernel overlayfs -----------------------------
 S=$D/ovl/m
