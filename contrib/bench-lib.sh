@@ -31,6 +31,24 @@ bench_dir() {
     [[ $(stat -f -c %T "$BENCH_DIR") == ext2/ext3 ]] || die "$BENCH_DIR is not on ext4: set BENCH_DIR"
 }
 
+# bench_traps: at exit (also after INT or TERM) the script's bench_cleanup
+# runs, then BENCH_DIR goes if bench_dir made it and nothing is mounted
+# below it any more
+bench_exit() {
+    local rc=$?
+    trap - EXIT INT TERM
+    bench_cleanup || true
+    if ((OWN_DIR)) && ! grep -q " $BENCH_DIR/" /proc/mounts; then
+        rm -rf -- "$BENCH_DIR"
+    fi
+    exit "$rc"
+}
+bench_traps() {
+    trap bench_exit EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
 # apt_install PKG...: quiet; apt-get update and retry once
 apt_install() {
     local apt=(apt-get -q -y -o DPkg::Lock::Timeout=600)

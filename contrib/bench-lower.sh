@@ -141,25 +141,15 @@ stats() {
     done
 }
 
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    unmount_all 2>/dev/null || true
-    if ((OWN_DIR)) && ! grep -q " $BENCH_DIR/" /proc/mounts; then
-        rm -rf -- "$BENCH_DIR"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_cleanup() { unmount_all 2>/dev/null; }
+bench_traps
 
 # ---- the lower layer ----------------------------------------------------
 mkdir -p "$RES" "$LOWER/usr/bin" "$LOWER/usr/lib"
 : >"$RES/results"
 say "making the lower layer: a $SIZE file, a $PC_SIZE file, $PYVER and its library"
-head -c "$SIZE_BYTES" /dev/urandom >"$LOWER/big"
-head -c "$PC_BYTES" /dev/urandom >"$LOWER/pc"
+! part fio || head -c "$SIZE_BYTES" /dev/urandom >"$LOWER/big"
+! part cache || head -c "$PC_BYTES" /dev/urandom >"$LOWER/pc"
 cp -a "$PYTHON" "$LOWER/usr/bin/$PYVER"
 cp -a "/usr/lib/$PYVER" "$LOWER/usr/lib/"
 sync

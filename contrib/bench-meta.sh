@@ -151,19 +151,11 @@ LOWER=$BENCH_DIR/lower RES=$BENCH_DIR/results
 CUR_MNT="" CUR_PID=""
 URING_PARAM=/sys/module/fuse/parameters/enable_uring URING_WAS=""
 
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    [[ -n $CUR_MNT ]] && unmount_config
-    [[ -n $URING_WAS ]] && echo "$URING_WAS" >"$URING_PARAM"
-    if ((OWN_DIR)) && ! grep -q " $BENCH_DIR/" /proc/mounts; then
-        rm -rf -- "$BENCH_DIR"
-    fi
-    exit "$rc"
+bench_cleanup() {
+    [[ -z $CUR_MNT ]] || unmount_config
+    [[ -z $URING_WAS ]] || echo "$URING_WAS" >"$URING_PARAM"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 make_tree() {
     local d f

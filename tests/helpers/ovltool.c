@@ -160,39 +160,11 @@ static int cmd_tmpfile(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_cfr(int argc, char **argv)
+/* cfr and sendfile: all of SRC into DST through copy_file_range or sendfile */
+static int copy_whole(int argc, char **argv, bool splice)
 {
 	struct stat st;
-	int in, out;
 	loff_t off_in = 0, off_out = 0;
-	if (argc != 4)
-		return usage();
-	in = open(argv[2], O_RDONLY);
-	if (in < 0)
-		return fail();
-	out = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (out < 0)
-		return fail();
-	if (fstat(in, &st) < 0)
-		return fail();
-	while (off_in < st.st_size) {
-		ssize_t n = copy_file_range(in, &off_in, out, &off_out, st.st_size - off_in, 0);
-		if (n < 0)
-			return fail();
-		if (n == 0)
-			break;
-	}
-	close(in);
-	if (close(out) < 0)
-		return fail();
-	printf("ok\n");
-	return 0;
-}
-
-static int cmd_sendfile(int argc, char **argv)
-{
-	struct stat st;
-	off_t off = 0;
 	int in, out;
 
 	if (argc != 4)
@@ -203,8 +175,10 @@ static int cmd_sendfile(int argc, char **argv)
 	out = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (out < 0)
 		return fail();
-	while (off < st.st_size) {
-		ssize_t n = sendfile(out, in, &off, (size_t)(st.st_size - off));
+	while (off_in < st.st_size) {
+		size_t left = (size_t)(st.st_size - off_in);
+		ssize_t n = splice ? sendfile(out, in, &off_in, left)
+				   : copy_file_range(in, &off_in, out, &off_out, left, 0);
 		if (n < 0)
 			return fail();
 		if (n == 0)
@@ -584,9 +558,9 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "tmpfile"))
 		return cmd_tmpfile(argc, argv);
 	if (!strcmp(argv[1], "cfr"))
-		return cmd_cfr(argc, argv);
+		return copy_whole(argc, argv, false);
 	if (!strcmp(argv[1], "sendfile"))
-		return cmd_sendfile(argc, argv);
+		return copy_whole(argc, argv, true);
 	if (!strcmp(argv[1], "seek"))
 		return cmd_seek(argc, argv);
 	if (!strcmp(argv[1], "extents"))
