@@ -24,8 +24,11 @@
  * a new FUSE id and the open is answered ESTALE: the kernel's open(2)
  * repeats the path walk once with LOOKUP_REVAL (fs/namei.c,
  * do_filp_open), its lookup finds the new id, and the open is repeated on
- * a fresh FUSE inode.  The old inode keeps the opens made before the
- * copy-up on the lower file, as kernel overlayfs keeps them on it.
+ * a fresh FUSE inode (renew_id).  Through kernel/'s fuse_userns module the
+ * inode keeps its id and takes the upper file as its backing instead
+ * (replace_backing).  Either way the opens made before the copy-up go on
+ * reading the lower file until they close (kernel overlayfs moves them to
+ * the upper copy at their next read: a difference the man page states).
  * Policies (-o passthrough=):
  *      all (default)  every regular file
  *      upper          upper files; lower files only without an upper
@@ -272,8 +275,8 @@ static int replace_backing(struct ovl_fs *fs, struct ovl_kio *k, struct ovl_file
  * file: not passed through (one backing per inode: EBUSY), not through the
  * daemon (an inode with a backing takes passthrough opens only: EINVAL).
  * So n gets a new id, whose kernel inode starts without a backing; the old
- * one keeps serving the opens made before the copy-up on the lower file,
- * as kernel overlayfs keeps them on it, until they close.  io_lock held.
+ * one keeps serving the opens made before the copy-up on the lower file
+ * until they close.  io_lock held.
  */
 static int renew_id(struct ovl_fs *fs, struct ovl_inode *n)
 {
