@@ -236,12 +236,14 @@ void ovl_itable_destroy(struct ovl_fs *fs)
 			free(d);
 		}
 	}
+	/* an inode with an old id too is in two slots: that one goes first */
 	for (uint32_t i = 0; i < fs->ids.nslots; i++) {
 		struct ovl_inode *n = fs->ids.slots[i];
-		/* an inode with an old id too is in two slots */
-		if (n && (uint32_t)atomic_load(&n->id) == i)
-			ovl_inode_free(n);
+		if (n && n->old_id)
+			fs->ids.slots[(uint32_t)n->old_id->id] = NULL;
 	}
+	for (uint32_t i = 0; i < fs->ids.nslots; i++)
+		ovl_inode_free(fs->ids.slots[i]);
 	ovl_id_destroy(&fs->ids);
 	free(fs->dhash);
 	free(fs->uhash);
