@@ -49,6 +49,18 @@ bench_traps() {
     trap 'exit 143' TERM
 }
 
+# wait_mounted PID MNT LOG: waits (30 s) until the daemon PID has mounted
+# MNT; dies with the last line of its LOG if it exits first
+wait_mounted() {
+    local i
+    for ((i = 0; i < 300; i++)); do
+        mountpoint -q "$2" && return 0
+        kill -0 "$1" 2>/dev/null || die "the daemon for $2 did not mount: $(tail -n 1 "$3")"
+        sleep 0.1
+    done
+    die "$2: not mounted after 30 s"
+}
+
 # apt_install PKG...: quiet; apt-get update and retry once
 apt_install() {
     local apt=(apt-get -q -y -o DPkg::Lock::Timeout=600)

@@ -85,7 +85,7 @@ declare -A MNT_OF=() PID_OF=()
 
 mount_one() {  # mount_one CFG I
     local cfg=$1 name=$1.$2 up=$BENCH_DIR/upper/$1.$2 work=$BENCH_DIR/work/$1.$2
-    local mnt=$BENCH_DIR/mnt/$1.$2 bin=$FUSE_OVERLAYFS opts="" i
+    local mnt=$BENCH_DIR/mnt/$1.$2 bin=$FUSE_OVERLAYFS opts=""
     if [[ $cfg == native ]]; then
         MNT_OF[$name]=$LOWER
         return 0
@@ -99,11 +99,7 @@ mount_one() {  # mount_one CFG I
         [[ $cfg == ours_upper ]] && opts=,passthrough=upper
         "$bin" -f -o "lowerdir=$LOWER,upperdir=$up,workdir=$work$opts" "$mnt" 2>>"$RES/daemon-$name.log" &
         PID_OF[$name]=$!
-        for ((i = 0; i < 300; i++)); do
-            mountpoint -q "$mnt" && break
-            kill -0 "${PID_OF[$name]}" 2>/dev/null || die "$cfg: $bin did not mount: $(tail -n 1 "$RES/daemon-$name.log")"
-            sleep 0.1
-        done ;;
+        wait_mounted "${PID_OF[$name]}" "$mnt" "$RES/daemon-$name.log" ;;
     esac
     mountpoint -q "$mnt" || die "$name: not mounted"
     MNT_OF[$name]=$mnt

@@ -207,7 +207,7 @@ purge_trash() {
 
 # mount_config CONFIG: a fresh upper and a mount; sets M and DAEMON_PID.
 mount_config() {
-    local cfg=$1 up=$BENCH_DIR/upper work=$BENCH_DIR/work mnt=$BENCH_DIR/mnt i
+    local cfg=$1 up=$BENCH_DIR/upper work=$BENCH_DIR/work mnt=$BENCH_DIR/mnt
     set_aside "$up" "$work" && mkdir -p "$up" "$work" "$mnt"
     DAEMON_PID=""
     case $cfg in
@@ -226,11 +226,7 @@ mount_config() {
         [[ $cfg == ours_dev ]] && opts=,io_uring=off
         "$bin" -f -o "lowerdir=$LOWER,upperdir=$up,workdir=$work$opts" "$mnt" 2>"$RES/daemon-$cfg.log" &
         DAEMON_PID=$!
-        for ((i = 0; i < 300; i++)); do
-            mountpoint -q "$mnt" && break
-            kill -0 "$DAEMON_PID" 2>/dev/null || die "$cfg: $bin did not mount: $(tail -n 1 "$RES/daemon-$cfg.log")"
-            sleep 0.1
-        done ;;
+        wait_mounted "$DAEMON_PID" "$mnt" "$RES/daemon-$cfg.log" ;;
     esac
     mountpoint -q "$mnt" || die "$cfg: not mounted"
     CUR_MNT=$mnt CUR_PID=$DAEMON_PID M=$mnt
