@@ -3,7 +3,9 @@
  * Open files.  A read-only open of a lower file reads the lower file; any
  * open for writing (or O_TRUNC) copies the file up first, so no write can
  * reach a lower layer.  When a file opened read-only below is copied up by
- * someone else, later reads switch to the upper copy, as in overlayfs.
+ * someone else, later reads through the daemon switch to the upper copy,
+ * as in overlayfs (ovl_file_fd); a passed-through open keeps its lower
+ * backing (passthrough.c).
  */
 #include <errno.h>
 #include <fcntl.h>
