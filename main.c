@@ -55,6 +55,26 @@ static unsigned int worker_threads(void)
 	return n * 2 > 4 ? (unsigned int)(n * 2) : 4;
 }
 
+/*
+ * At exit, unmount what is still mounted: umount2 where the daemon may (as
+ * libfuse would, but libfuse might run umount(8), which the system call
+ * filter forbids), else through the unmount helper (mount.c) that runs
+ * fusermount3 for a plain user; without the helper (start-up failed
+ * before it) libfuse's fusermount3 path is still open.
+ */
+static void unmount_at_exit(struct fuse_session *se, const struct ovl_config *cfg,
+			    bool own_device, int unmounter)
+{
+	if (umount2(cfg->mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+		return;
+	if (unmounter >= 0)
+		ovl_unmounter_ask(unmounter);
+	else if (!own_device)
+		fuse_session_unmount(se);
+	else
+		ovl_err("cannot unmount %s: %s", cfg->mountpoint, strerror(errno));
+}
+
 static int serve(struct fuse_session *se)
 {
 	unsigned int threads = worker_threads();
@@ -86,11 +106,13 @@ int main(int argc, char **argv)
 	static struct ovl_config cfg;
 	struct ovl_fs *fs = NULL;
 	struct fuse_session *se = NULL;
+	struct ovl_filter *filter = NULL;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	char *fargv[6];
 	const char *device = NULL;
 	char fd_path[32];
-	bool own_mount = false;
+	bool mounted = false;
+	int unmounter = -1;
 	int status = 1;
 	int r;
 
@@ -147,14 +169,24 @@ int main(int argc, char **argv)
 	if (device) {
 		if (ovl_mount_device(&cfg, device, fd_path, sizeof(fd_path)) != 0)
 			goto out_signals;
-		own_mount = true;
+		mounted = true;
 	}
 	if (fuse_session_mount(se, device ? fd_path : cfg.mountpoint) != 0) {
 		ovl_err("cannot mount on %s", cfg.mountpoint);
 		goto out_unmount;
 	}
+	mounted = true;
 	ovl_wire_attach(fs, se);
 	apply_mount_attrs(&cfg);
+
+	/* Least privilege from here on (privilege.c); the filter is built now,
+	 * while errors still reach the terminal, and loaded once daemonised.
+	 * A plain user's mount needs fusermount3 to come down: a helper that
+	 * can still run it is forked first. */
+	if (!device && geteuid() != 0 && (unmounter = ovl_unmounter_start(cfg.mountpoint)) < 0)
+		goto out_unmount;
+	if (ovl_filter_build(cfg.seccomp, &filter) != 0 || ovl_drop_privileges() != 0)
+		goto out_unmount;
 
 	/*
 	 * Daemonise only once mounted: errors above reach the terminal, and
@@ -167,6 +199,12 @@ int main(int argc, char **argv)
 		}
 		ovl_log_to_syslog();
 	}
+	if (ovl_filter_load(filter) != 0)
+		goto out_unmount;
+#ifdef OVL_TEST_HOOKS
+	if (cfg.test_syscall)
+		ovl_test_syscall(cfg.test_syscall);
+#endif
 	if (ovl_stats_start(fs) != 0)
 		goto out_unmount;
 
@@ -175,19 +213,18 @@ int main(int argc, char **argv)
 	 * took the mount down (a lazy unmount does, at times); SIGTERM, SIGINT,
 	 * SIGHUP: clean exit too */
 	if (r == 0 || r == -ECONNABORTED)
-		own_mount = false;   /* the kernel took it down already */
+		mounted = false;   /* the kernel took it down already */
 	if (r == 0 || r == -ECONNABORTED || r == SIGTERM || r == SIGINT || r == SIGHUP)
 		status = 0;
 	else
 		ovl_err("session loop failed: %s", r < 0 ? strerror(-r) : strsignal(r));
 
 out_unmount:
-	/* libfuse unmounts what it mounted; a mount made here is ours to undo
-	 * (libfuse would try to unmount "/dev/fd/N") */
-	if (!device)
-		fuse_session_unmount(se);
-	else if (own_mount)
-		umount2(cfg.mountpoint, MNT_DETACH);
+	if (mounted)
+		unmount_at_exit(se, &cfg, device != NULL, unmounter);
+	if (unmounter >= 0)
+		close(unmounter);   /* a helper not asked to unmount exits */
+	ovl_filter_free(filter);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,4 +193,64 @@ out:
 	free(req.subtype);
 	free(req.data);
 	return ret;
+}
+
+/*
+ * A plain user's mount is made, and can only be undone, by the setuid
+ * fusermount3.  Once confined (no_new_privs, the system call filter) the
+ * daemon can no longer run it, so a helper forked before confinement waits
+ * on a pipe: one byte means "unmount now", end of file (the daemon is gone
+ * or the kernel unmounted already) means leave things as they are.
+ */
+static void unmounter(int fd, const char *mountpoint)
+{
+	ssize_t n;
+	char c;
+
+	/* only the pipe: a FUSE descriptor kept here would keep a dead
+	 * daemon's connection open and its mount hanging instead of failing */
+	if (dup2(fd, 3) < 0)
+		_exit(1);
+	close_range(4, ~0U, 0);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	do
+		n = read(3, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1) {
+		execlp("fusermount3", "fusermount3", "-u", "-q", "-z", "--", mountpoint, (char *)NULL);
+		execl("/usr/bin/fusermount3", "fusermount3", "-u", "-q", "-z", "--", mountpoint,
+		      (char *)NULL);
+	}
+	_exit(n == 1);
+}
+
+int ovl_unmounter_start(const char *mountpoint)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		ovl_err("cannot start the unmount helper: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(p[1]);
+		unmounter(p[0], mountpoint);
+	}
+	close(p[0]);
+	if (pid < 0) {
+		ovl_err("cannot start the unmount helper: %s", strerror(errno));
+		close(p[1]);
+		return -1;
+	}
+	return p[1];
+}
+
+void ovl_unmounter_ask(int fd)
+{
+	if (write(fd, "u", 1) != 1)
+		ovl_err("cannot reach the unmount helper: %s", strerror(errno));
 }

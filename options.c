@@ -364,6 +364,29 @@ static int need_value(const char *name, const char *value)
 	return 0;
 }
 
+/* seccomp=enforce|kill|log|off; only off where built without libseccomp. */
+static int parse_seccomp(struct ovl_config *cfg, const char *value)
+{
+	static const struct { const char *name; int mode; } modes[] = {
+		{ "off", OVL_SECCOMP_OFF }, { "log", OVL_SECCOMP_LOG },
+		{ "enforce", OVL_SECCOMP_ENFORCE }, { "kill", OVL_SECCOMP_KILL },
+	};
+
+	if (need_value("seccomp", value))
+		return 1;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (strcmp(value, modes[i].name))
+			continue;
+#ifndef HAVE_SECCOMP
+		if (modes[i].mode != OVL_SECCOMP_OFF)
+			return bad_value("seccomp", value, "built without libseccomp: only off");
+#endif
+		cfg->seccomp = modes[i].mode;
+		return 0;
+	}
+	return bad_value("seccomp", value, "expected enforce, kill, log or off");
+}
+
 /* fstab/mount(8)/mount.fuse options with no meaning to the filesystem. */
 static bool ignored_option(const char *name, const char *value)
 {
@@ -586,6 +609,17 @@ static int handle_option(struct parse_state *st, const char *name, const char *v
 			return bad_value(name, value, "expected off, upper or all");
 		return 0;
 	}
+	if (!strcmp(name, "seccomp"))
+		return parse_seccomp(cfg, value);
+#ifdef OVL_TEST_HOOKS
+	if (!strcmp(name, "test_syscall")) {
+		if (need_value(name, value))
+			return 1;
+		free(cfg->test_syscall);
+		cfg->test_syscall = xstrdup(value);
+		return 0;
+	}
+#endif
 	if (!strcmp(name, "max_stack_depth")) {
 		if (need_value(name, value))
 			return 1;
@@ -782,6 +816,14 @@ static int handle_option_string(struct parse_state *st, const char *opts)
 }
 
 /* ------------------------------------------------------------------ */
+#ifdef HAVE_SECCOMP
+#define SECCOMP_DEFAULT "enforce"
+#define SECCOMP_STATE "built in (default enforce)"
+#else
+#define SECCOMP_DEFAULT "off: built without libseccomp"
+#define SECCOMP_STATE "not built in (no libseccomp): only seccomp=off"
+#endif
+
 /* Help and version                                                    */
 
 static void print_usage(const char *prog)
@@ -824,6 +866,9 @@ static void print_usage(const char *prog)
 "    -o max_stack_depth=1|2   stacking depth reserved for passthrough (default auto)\n"
 "    -o fuse_device=auto|PATH mount through PATH (e.g. /dev/fuse_userns of kernel/)\n"
 "    -o io_uring=auto|off     FUSE over io_uring when the kernel offers it (default auto)\n"
+"    -o seccomp=enforce|kill|log|off  system calls outside the daemon's list fail\n"
+"                             (EPERM), kill it, are logged, or are allowed\n"
+"                             (default " SECCOMP_DEFAULT ")\n"
 "    -o debug                 debug output on stderr\n"
 "\n"
 "mount options:\n"
@@ -872,6 +917,7 @@ static void print_version(void)
 {
 	printf("fuse-overlayfs: version %s\n", PACKAGE_VERSION);
 	printf("FUSE over io_uring: %s\n", uring_state());
+	printf("seccomp: %s\n", SECCOMP_STATE);
 	printf("FUSE library version %s\n", fuse_pkgversion());
 	fflush(stdout);
 	fuse_lowlevel_version();
@@ -892,6 +938,11 @@ static void config_defaults(struct ovl_config *cfg)
 	cfg->passthrough = OVL_PASSTHROUGH_ALL;
 	cfg->max_stack_depth = 0;
 	cfg->io_uring = true;
+#ifdef HAVE_SECCOMP
+	cfg->seccomp = OVL_SECCOMP_ENFORCE;
+#else
+	cfg->seccomp = OVL_SECCOMP_OFF;
+#endif
 }
 
 static int finish(struct parse_state *st)
@@ -1062,6 +1113,8 @@ void ovl_config_free(struct ovl_config *cfg)
 	cfg->ngidmap = 0;
 	free(cfg->plugins);
 	cfg->plugins = NULL;
+	free(cfg->test_syscall);
+	cfg->test_syscall = NULL;
 	free(cfg->fuse_device);
 	cfg->fuse_device = NULL;
 	free(cfg->fuse_mount_opts);

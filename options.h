@@ -52,6 +52,10 @@ struct ovl_config {
 	int max_stack_depth;    /* 0 = choose from the layers, else 1 or 2 */
 	char *fuse_device;      /* fuse_device=PATH; NULL: auto (mount.c) */
 	bool io_uring;          /* io_uring=auto (default): FUSE over io_uring when offered */
+	int seccomp;            /* OVL_SECCOMP_*: the system call filter (privilege.c) */
+	/* test_syscall=NAME (built with --enable-test-hooks only): make this
+	 * forbidden call once confined, so tests see the filter at work */
+	char *test_syscall;
 
 	unsigned int max_write; /* max_write=N: cap for conn->max_write, 0 = libfuse default */
 	/* per-mount flags libfuse cannot pass: main.c sets them with
@@ -70,6 +74,9 @@ struct ovl_config {
 };
 
 enum { OVL_PASSTHROUGH_OFF, OVL_PASSTHROUGH_UPPER, OVL_PASSTHROUGH_ALL };
+
+/* seccomp=: what a system call outside the allow-list does */
+enum { OVL_SECCOMP_OFF, OVL_SECCOMP_LOG, OVL_SECCOMP_ENFORCE, OVL_SECCOMP_KILL };
 
 /*
  * Parses argv (fuse-overlayfs command line: options and the mountpoint).

@@ -621,6 +621,10 @@ void ovl_passthrough_release(struct ovl_fs *fs, struct ovl_file *f, bool connect
 const char *ovl_fuse_device(const struct ovl_config *cfg);
 int ovl_mount_device(const struct ovl_config *cfg, const char *device, char *fd_path,
 		     size_t size);
+/* The unmount helper of a plain user's daemon: start (before confinement)
+ * returns the fd to ask it through, or -1 (printed); ask: unmount now. */
+int ovl_unmounter_start(const char *mountpoint);
+void ovl_unmounter_ask(int fd);
 
 /* stats.c */
 void ovl_stats_dump(struct ovl_fs *fs);
@@ -680,5 +684,18 @@ int ovl_wire_attach(struct ovl_fs *fs, struct fuse_session *se);
 void ovl_wire_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
 void ovl_wire_note_transport(struct ovl_fs *fs, fuse_req_t req);
 const char *ovl_wire_transport(struct ovl_fs *fs);
+
+/* privilege.c: once mounted, drop what serving never needs.  Drop:
+ * capabilities and no_new_privs (0 or -errno, printed).  Filter: build the
+ * seccomp allow-list for cfg->seccomp (NULL when off) before daemonising,
+ * load it after, before any thread exists. */
+struct ovl_filter;
+int ovl_drop_privileges(void);
+int ovl_filter_build(int mode, struct ovl_filter **out);
+int ovl_filter_load(struct ovl_filter *f);
+void ovl_filter_free(struct ovl_filter *f);
+#ifdef OVL_TEST_HOOKS
+void ovl_test_syscall(const char *name);
+#endif
 
 #endif

@@ -14,7 +14,7 @@ if [[ -z ${SKIP_DEPS:-} ]]; then
     "$ROOT/contrib/install-deps.sh"
 fi
 
-flags=(--enable-werror)
+flags=(--enable-werror --enable-test-hooks)   # the tests use the hooks
 if [[ -n ${SANITIZE:-} ]]; then
     BUILD_DIR=${BUILD_DIR:-build-asan}
     flags+=(--enable-sanitizers)

@@ -8,9 +8,11 @@
 bool ovl_debug_enabled;
 static bool use_syslog;
 
+/* Connected now (LOG_NDELAY): the system call filter allows sending on
+ * the socket, not making one. */
 void ovl_log_to_syslog(void)
 {
-	openlog("fuse-overlayfs", LOG_PID, LOG_DAEMON);
+	openlog("fuse-overlayfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	use_syslog = true;
 }
 
