@@ -185,7 +185,7 @@ int main(int argc, char **argv)
 	 * can still run it is forked first. */
 	if (!device && geteuid() != 0 && (unmounter = ovl_unmounter_start(cfg.mountpoint)) < 0)
 		goto out_unmount;
-	if (ovl_filter_build(cfg.seccomp, &filter) != 0 || ovl_drop_privileges() != 0)
+	if (ovl_filter_build(&cfg, &filter) != 0 || ovl_drop_privileges() != 0)
 		goto out_unmount;
 
 	/*

@@ -893,21 +893,29 @@ static void print_usage(const char *prog)
 }
 
 /* Whether mounts made now would run over io_uring (io_uring=auto) */
+char ovl_uring_param(void)
+{
+	FILE *f = fopen("/sys/module/fuse/parameters/enable_uring", "re");
+	int c;
+
+	if (!f)
+		return 0;
+	c = fgetc(f);
+	fclose(f);
+	return c == 'Y' ? 'Y' : 'N';
+}
+
 static const char *uring_state(void)
 {
 #ifdef HAVE_FUSE_URING
-	char c = 0;
-	FILE *f = fopen("/sys/module/fuse/parameters/enable_uring", "re");
-
-	if (f) {
-		c = (char)fgetc(f);
-		fclose(f);
-	}
-	if (c == 'Y')
+	switch (ovl_uring_param()) {
+	case 'Y':
 		return "on (the kernel offers it: enable_uring is Y)";
-	if (f)
+	case 'N':
 		return "off (the kernel does not offer it: enable_uring is N)";
-	return "off (this kernel has no FUSE over io_uring)";
+	default:
+		return "off (this kernel has no FUSE over io_uring)";
+	}
 #else
 	return "off (not built: libfuse older than 3.18)";
 #endif

@@ -84,6 +84,10 @@ enum { OVL_SECCOMP_OFF, OVL_SECCOMP_LOG, OVL_SECCOMP_ENFORCE, OVL_SECCOMP_KILL }
  * 1 on error after printing one line "fuse-overlayfs: ..." to stderr.
  */
 int ovl_config_parse(struct ovl_config *cfg, int argc, char **argv);
+/* The kernel's FUSE enable_uring parameter, which the kernel reads as it
+ * sends a mount's INIT: 'Y' (io_uring offered), 'N', or 0 when this kernel
+ * has none. */
+char ovl_uring_param(void);
 void ovl_config_free(struct ovl_config *cfg);
 
 #endif

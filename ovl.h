@@ -687,11 +687,12 @@ const char *ovl_wire_transport(struct ovl_fs *fs);
 
 /* privilege.c: once mounted, drop what serving never needs.  Drop:
  * capabilities and no_new_privs (0 or -errno, printed).  Filter: build the
- * seccomp allow-list for cfg->seccomp (NULL when off) before daemonising,
+ * seccomp allow-list for cfg->seccomp (NULL when off) after mounting and
+ * before daemonising,
  * load it after, before any thread exists. */
 struct ovl_filter;
 int ovl_drop_privileges(void);
-int ovl_filter_build(int mode, struct ovl_filter **out);
+int ovl_filter_build(const struct ovl_config *cfg, struct ovl_filter **out);
 int ovl_filter_load(struct ovl_filter *f);
 void ovl_filter_free(struct ovl_filter *f);
 #ifdef OVL_TEST_HOOKS

@@ -166,7 +166,6 @@ static const char *const allowed[] = {
 	"vmsplice", "eventfd2", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
 	"sendfile", "copy_file_range", "fallocate", "ftruncate", "fsync", "fdatasync",
 	"syncfs", "sync_file_range", "fadvise64", "readahead", "flock", "recvmsg",
-	"io_uring_setup", "io_uring_enter", "io_uring_register",
 	/* the layers: every path is relative to a layer's directory fd */
 	"openat", "open", "openat2", "newfstatat", "fstat", "stat", "lstat", "statx",
 	"fstatfs", "statfs", "getdents64", "readlinkat", "readlink", "faccessat",
@@ -225,6 +224,26 @@ static const char *const sanitizer_allowed[] = {
 };
 #endif
 
+/*
+ * FUSE over io_uring: the operations a ring performs never pass the filter,
+ * so io_uring is allowed only to a mount that will use it: io_uring=auto
+ * and the kernel offering it to this mount (its INIT, sent as the mount was
+ * made, was built from enable_uring).
+ */
+static const char *const uring_calls[] = {
+	"io_uring_setup", "io_uring_enter", "io_uring_register",
+};
+
+static bool may_use_uring(const struct ovl_config *cfg)
+{
+#ifdef HAVE_FUSE_URING
+	return cfg->io_uring && ovl_uring_param() == 'Y';
+#else
+	(void)cfg;
+	return false;
+#endif
+}
+
 static int add_list(scmp_filter_ctx ctx, const char *const *names, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -244,8 +263,9 @@ struct ovl_filter {
 	scmp_filter_ctx ctx;
 };
 
-int ovl_filter_build(int mode, struct ovl_filter **out)
+int ovl_filter_build(const struct ovl_config *cfg, struct ovl_filter **out)
 {
+	int mode = cfg->seccomp;
 	uint32_t other = mode == OVL_SECCOMP_KILL ? SCMP_ACT_KILL_PROCESS
 		       : mode == OVL_SECCOMP_LOG ? SCMP_ACT_LOG
 		       : SCMP_ACT_ERRNO(EPERM);
@@ -264,6 +284,8 @@ int ovl_filter_build(int mode, struct ovl_filter **out)
 	ret = seccomp_attr_set(f->ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	if (!ret)
 		ret = add_list(f->ctx, allowed, sizeof(allowed) / sizeof(allowed[0]));
+	if (!ret && may_use_uring(cfg))
+		ret = add_list(f->ctx, uring_calls, sizeof(uring_calls) / sizeof(uring_calls[0]));
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
 	if (!ret)
 		ret = add_list(f->ctx, sanitizer_allowed,
@@ -302,9 +324,9 @@ void ovl_filter_free(struct ovl_filter *f)
 
 #else /* !HAVE_SECCOMP: options.c accepts only seccomp=off */
 
-int ovl_filter_build(int mode, struct ovl_filter **out)
+int ovl_filter_build(const struct ovl_config *cfg, struct ovl_filter **out)
 {
-	(void)mode;
+	(void)cfg;
 	*out = NULL;
 	return 0;
 }
@@ -335,6 +357,9 @@ void ovl_test_syscall(const char *name)
 		r = syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0);
 	} else if (!strcmp(name, "socket")) {
 		r = socket(AF_INET, SOCK_STREAM, 0);
+	} else if (!strcmp(name, "io_uring_setup")) {
+		char params[120] = {0};   /* struct io_uring_params, zeroed */
+		r = syscall(SYS_io_uring_setup, 1, params);
 	} else {
 		ovl_err("test hook: unknown system call %s", name);
 		return;

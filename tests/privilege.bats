@@ -95,6 +95,8 @@ need_hooks() {
 # in the password database (nobody) and /dev/fuse open to all (its mode is
 # put back by teardown).
 FUSE_MODE=""
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+URING_WAS=""
 # (root may not even stat a plain user's FUSE mount: /proc/mounts tells)
 in_mounts() {
 	grep -q " $1 " /proc/mounts
@@ -108,6 +110,7 @@ mounted_or_dead() {
 
 teardown() {
 	[ -z "$FUSE_MODE" ] || chmod "$FUSE_MODE" /dev/fuse
+	[ -z "$URING_WAS" ] || echo "$URING_WAS" >"$URING_PARAM"
 	ovl_teardown
 }
 
@@ -179,4 +182,24 @@ teardown() {
 		sed 's/^/#   /' "$OVL_LOG" >&2
 		false
 	}
+}
+
+# A ring's operations never pass the filter: io_uring is allowed only to a
+# mount that uses FUSE over io_uring.
+@test "io_uring: allowed only when the kernel offers it to the mount and io_uring=auto" {
+	need_hooks
+	[ -w "$URING_PARAM" ] || skip "this kernel has no FUSE over io_uring"
+	make_layers
+	URING_WAS=$(cat "$URING_PARAM")
+	echo N >"$URING_PARAM"
+	ovl_mount test_syscall=io_uring_setup
+	ovl_umount
+	echo Y >"$URING_PARAM"
+	ovl_mount test_syscall=io_uring_setup,io_uring=off
+	ovl_umount
+	assert_eq 2 "$(count_log 'test hook: io_uring_setup returned -1: Operation not permitted')"
+	ovl_mount test_syscall=io_uring_setup
+	assert_eq "lower1 file" "$(cat "$MNT/file1")"
+	ovl_umount
+	assert_eq 1 "$(count_log 'test hook: io_uring_setup returned [0-9]+: allowed')"
 }
