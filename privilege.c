@@ -282,6 +282,11 @@ int ovl_filter_build(const struct ovl_config *cfg, struct ovl_filter **out)
 	}
 	/* every thread, should one exist already */
 	ret = seccomp_attr_set(f->ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+#if SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCMP_VER_MINOR >= 5)
+	/* a binary search over the list rather than a chain of tests */
+	if (!ret)
+		ret = seccomp_attr_set(f->ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+#endif
 	if (!ret)
 		ret = add_list(f->ctx, allowed, sizeof(allowed) / sizeof(allowed[0]));
 	if (!ret && may_use_uring(cfg))
