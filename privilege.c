@@ -164,14 +164,15 @@ static const char *const allowed[] = {
 	"preadv2", "pwritev2", "lseek", "close", "close_range", "dup", "dup2", "dup3",
 	"fcntl", "poll", "ppoll", "select", "pselect6", "pipe", "pipe2", "splice", "tee",
 	"vmsplice", "eventfd2", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
-	"sendfile", "copy_file_range", "fallocate", "ftruncate", "fsync", "fdatasync",
+	"sendfile", "copy_file_range", "fallocate", "fsync", "fdatasync",
 	"syncfs", "sync_file_range", "fadvise64", "readahead", "flock", "recvmsg",
-	/* the layers: every path is relative to a layer's directory fd */
+	/* the layers: every path is relative to a layer's directory fd, or
+	 * an fd's /proc/self/fd name (chmod, truncate, xattrs) */
 	"openat", "open", "openat2", "newfstatat", "fstat", "stat", "lstat", "statx",
 	"fstatfs", "statfs", "getdents64", "readlinkat", "readlink", "faccessat",
 	"faccessat2", "access", "mkdirat", "mknodat", "symlinkat", "linkat", "unlinkat",
-	"renameat", "renameat2", "truncate", "fchmod", "fchmodat", "fchmodat2", "fchown", "fchownat",
-	"utimensat", "umask", "fchdir", "chmod",
+	"renameat", "renameat2", "truncate", "ftruncate", "chmod", "fchmod", "fchmodat",
+	"fchmodat2", "fchown", "fchownat", "utimensat", "umask", "fchdir",
 	"getxattr", "lgetxattr", "fgetxattr", "setxattr", "lsetxattr", "fsetxattr",
 	"listxattr", "llistxattr", "flistxattr", "removexattr", "lremovexattr",
 	"fremovexattr",
