@@ -538,6 +538,15 @@ void ovl_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
+	/* Only what mknod(2) makes (the VFS's may_mknod): a request for a
+	 * directory or a symlink (which has no target here) is forged. */
+	switch (mode & S_IFMT) {
+	case S_IFREG: case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+		break;
+	default:
+		fuse_reply_err(req, S_ISDIR(mode) ? EPERM : EINVAL);
+		return;
+	}
 	reply_new(req, parent, name, mode, rdev, NULL);
 }
 
