@@ -257,6 +257,7 @@ struct ovl_fs {
 	bool writeback;           /* the kernel caches writes */
 	struct {
 		atomic_bool setxattr_ext; /* SETXATTR carries the 7.33 header */
+		uint32_t max_write;       /* as init left it: bounds the replies asked for */
 		bool uring_asked;         /* the kernel offers io_uring and we take it */
 		atomic_bool uring_seen;   /* a request arrived over io_uring */
 	} wire;

@@ -9,7 +9,8 @@
  * through libfuse's custom io hooks, and each request is checked first: its
  * length against the bytes read, the fixed part its opcode needs, every
  * count and size against what is there, every name NUL-terminated inside
- * the message.  A bad request is answered EINVAL (an operation we do not
+ * the message, every reply size asked for within what the kernel can take
+ * (libfuse allocates it).  A bad request is answered EINVAL (an operation we do not
  * implement, ENOSYS) without libfuse seeing it, or dropped where the
  * protocol has no reply (FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY).
  *
@@ -25,6 +26,7 @@
  */
 #include <errno.h>
 #include <linux/fuse.h>
+#include <linux/limits.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -129,6 +131,34 @@ static const char *string_end(const char *p, const char *end)
 	return nul ? nul + 1 : NULL;
 }
 
+/*
+ * The largest reply to a READ or READDIR the kernel can take: max_pages
+ * pages, which the INIT reply sets from max_write (libfuse rounds it up to
+ * pages), or FUSE_DEFAULT_MAX_PAGES_PER_REQ (32) if the kernel did not ask.
+ */
+static size_t max_read_reply(const struct ovl_fs *fs)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = (fs->wire.max_write + page - 1) / page;
+
+	return (pages > 32 ? pages : 32) * page;
+}
+
+/* A request asking for a reply larger than any the kernel takes: libfuse
+ * would allocate all of it (a READ of 4 GiB of a short file allocates 4
+ * GiB), and so would getxattr.  The kernel's own bounds: max_pages for
+ * reads and listings, XATTR_SIZE_MAX and XATTR_LIST_MAX for xattrs. */
+static bool asks_too_much(const struct ovl_fs *fs, uint32_t opcode, const char *arg)
+{
+	switch (opcode) {
+	case FUSE_READ: case FUSE_READDIR: case FUSE_READDIRPLUS:
+		return ((const struct fuse_read_in *)arg)->size > max_read_reply(fs);
+	case FUSE_GETXATTR: case FUSE_LISTXATTR:
+		return ((const struct fuse_getxattr_in *)arg)->size > XATTR_SIZE_MAX;
+	default:
+		return false;
+	}
+}
+
 /* 0 when libfuse may have the request, else the errno to answer it with
  * (or to drop it, for those without a reply) */
 static int check(const struct ovl_fs *fs, const char *msg, size_t len)
@@ -144,7 +174,7 @@ static int check(const struct ovl_fs *fs, const char *msg, size_t len)
 		return ENOSYS;
 	/* the payload ends where the extensions (7.38) begin */
 	end = msg + len - ext;
-	if (s.fixed > (size_t)(end - arg))
+	if (s.fixed > (size_t)(end - arg) || asks_too_much(fs, h->opcode, arg))
 		return EINVAL;
 	p = arg + s.fixed;
 	switch (s.tail) {
@@ -258,6 +288,7 @@ static int wire_clone_fd(int master)
  * keeps /dev/fuse. */
 void ovl_wire_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 {
+	fs->wire.max_write = conn->max_write;
 #ifdef HAVE_FUSE_URING
 	long page = sysconf(_SC_PAGESIZE);
 	bool ring_fits = conn->max_write >= FUSE_MIN_READ_BUFFER && page > 0 &&
@@ -272,9 +303,6 @@ void ovl_wire_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 			  : !fs->cfg->io_uring ? "off (io_uring=off)"
 			  : !(conn->capable & FUSE_CAP_OVER_IO_URING) ? "not offered by the kernel (enable_uring)"
 			  : "not taken: max_write too small for a ring buffer");
-#else
-	(void)fs;
-	(void)conn;
 #endif
 }
 
