@@ -15,6 +15,7 @@ PKGS=(
     fuse-overlayfs                                          # Debian's 1.10: the comparison peer
     podman runc uidmap busybox-static procps                # podman suites (runc: crun fails here)
     debootstrap qemu-system-x86 xz-utils                    # kernel/: trixie chroot, VM test
+    clang libclang-rt-14-dev                                # tests/fuzz: libFuzzer, sanitizers
 )
 
 missing=()

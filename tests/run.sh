@@ -4,11 +4,13 @@
 # every tests/*.bats and executable tests/*.test against the normal binary,
 # the bats files again with passthrough=off, again over FUSE over io_uring
 # (the kernel's enable_uring turned on for it), then everything against the
-# sanitizer binary. Ends with one line
+# sanitizer binary, then the fuzzers (tests/fuzz/run.sh: each for
+# FUZZ_SECONDS, default 60, after replaying tests/fuzz/regress/; one passed
+# or failed test per fuzzer). Ends with one line
 # "N passed, N failed[, N skipped]" and exits non-zero if anything failed.
 #
 # Env: TESTS="a b.bats tests/c.bats" (only these bats files), NO_ASAN=1 (skip
-# the sanitizer pass), NO_FALLBACK=1 (skip the passthrough=off pass),
+# the sanitizer pass), NO_FUZZ=1 (skip the fuzzers), NO_FALLBACK=1 (skip the passthrough=off pass),
 # NO_URING=1 (skip the io_uring pass), SKIP_DEPS=1 (no apt), SKIP_BUILD=1 (use existing
 # build/ and build-asan/), BATS_TEST_TIMEOUT (seconds per test, default
 # 600), BATS_TIMEOUT (seconds per file, default 1800): generous, as a loaded
@@ -209,6 +211,30 @@ if [[ -z ${NO_ASAN:-} ]]; then
         export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
         run_pass asan
     fi
+fi
+
+# 5. the fuzzers (tests/fuzz/run.sh, which builds them with clang in
+# build-fuzz/): one test per fuzzer, passed when it ran its time without a
+# crash (a crash's input is kept in tests/fuzz/regress/); a failed build
+# fails them all.  About 3-4 minutes.
+fuzz_pass() {
+    local log=$LOGDIR/fuzz.log rc p n
+    echo "== fuzz: tests/fuzz/run.sh (FUZZ_SECONDS=${FUZZ_SECONDS:-60} each)"
+    limited "$log" env -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS tests/fuzz/run.sh
+    rc=$?
+    # the summary lines, and the reports of failed fuzzers
+    grep -E '^(fuzz_|ok |not ok |# )' "$log"
+    p=$(grep -c '^ok fuzz_' "$log")
+    n=$(grep -c '^not ok ' "$log")
+    if ((rc != 0 && n == 0)); then
+        echo "not ok fuzz: tests/fuzz/run.sh exited $rc"
+        n=1
+    fi
+    PASS=$((PASS + p)); FAIL=$((FAIL + n))
+    SUMMARY+=("$(printf '%-6s %-40s %3d passed, %d failed' fuzz 'tests/fuzz/run.sh' "$p" "$n")")
+}
+if [[ -z ${NO_FUZZ:-} ]]; then
+    fuzz_pass
 fi
 
 finish
