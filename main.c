@@ -65,6 +65,19 @@ static unsigned int worker_threads(void)
 static void unmount_at_exit(struct fuse_session *se, const struct ovl_config *cfg,
 			    bool own_device, int unmounter)
 {
+	int fd = fuse_session_fd(se), null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	/*
+	 * Our end of the connection goes first, as in libfuse's unmount: the
+	 * umount2 below may drop the last reference to the mount, and the
+	 * superblock's shutdown (inode times to write back, with the writeback
+	 * cache) would send requests this thread could never answer.  /dev/null
+	 * takes the descriptor's place: fuse_session_destroy() closes it.
+	 */
+	if (fd >= 0 && null >= 0)
+		dup3(null, fd, O_CLOEXEC);
+	if (null >= 0)
+		close(null);
 	if (umount2(cfg->mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
 		return;
 	if (unmounter >= 0)
