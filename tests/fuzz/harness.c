@@ -237,6 +237,48 @@ static void remove_tmpdir(void)
  * namespace's mounts are made private first, so that nothing propagates
  * back to the host's.
  */
+/*
+ * The new namespace starts with a copy of every mount, FUSE mounts of
+ * other daemons included, and where the host's mounts are private their
+ * unmount never reaches the copy: each would stay alive here, its daemon
+ * never told it is unmounted, for as long as this process runs.  So the
+ * copies go at once.
+ */
+static void drop_fuse_mounts(void)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL, mnt[4096];
+	size_t cap = 0;
+
+	if (!f)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		const char *sep = strstr(line, " - ");
+		size_t j = 0;
+		char *p;
+
+		if (!sep || strncmp(sep + 3, "fuse", 4) != 0)
+			continue;
+		/* field 5 is the mountpoint, with \ooo escapes */
+		p = line;
+		for (int field = 0; field < 4 && p; field++)
+			p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL;
+		for (; p && *p && *p != ' ' && j < sizeof(mnt) - 1; p++) {
+			if (*p == '\\' && p[1] && p[2] && p[3]) {
+				mnt[j++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+				p += 3;
+			} else {
+				mnt[j++] = *p;
+			}
+		}
+		mnt[j] = 0;
+		if (j)
+			umount2(mnt, MNT_DETACH);
+	}
+	free(line);
+	fclose(f);
+}
+
 static bool private_tmpfs(const char *dir)
 {
 	if (getenv("FUZZ_NO_TMPFS"))
@@ -245,6 +287,7 @@ static bool private_tmpfs(const char *dir)
 		return false;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		fz_fail("cannot make the new mount namespace private: %s", strerror(errno));
+	drop_fuse_mounts();
 	if (mount("ovl-fuzz", dir, "tmpfs", MS_NOSUID, "size=256m,nr_inodes=65536,mode=0700") < 0)
 		return false;
 	return true;
