@@ -7,12 +7,14 @@
  * in-process (harness.h) and walks it as a kernel would: LOOKUP of every
  * name the input made, READDIRPLUS of every directory, GETATTR, LISTXATTR
  * and GETXATTR of every name listed, READLINK, OPEN and READ; then, when
- * the input asks, copies up and removes what it made (copy-up carries the
- * hostile xattrs and owners; removal writes whiteouts over hostile lower
- * entries) and lists the root again.  So namei.c (lookup, whiteouts,
- * opaque directories), whiteout.c, readdir.c, owner.c (override_stat),
- * ino.c (origin records), xattr.c, fileattr.c (protattr) and copyup.c
- * read what the input wrote.
+ * the input asks, writes over what it made: each object copied up (which
+ * carries the hostile xattrs and owners), its xattrs and flags asked and
+ * set, renamed and back, removed (whiteouts over hostile lower entries),
+ * each hidden name made again (over whiteouts of every form); and lists
+ * the root again.  So namei.c (lookup, whiteouts, opaque directories),
+ * whiteout.c, readdir.c, owner.c (override_stat), ino.c (origin records),
+ * xattr.c, fileattr.c (protattr), copyup.c and dir.c read what the input
+ * wrote.
  *
  * Input: byte 0, the mount (CFG_* below); then entries, each:
  *   kind     low 3 bits: regular, directory, symlink, whiteout (char 0/0),
@@ -476,6 +478,7 @@ static int list_dir(struct walk *w, uint64_t nid, struct listed *out, int max)
 			pos += sizeof(e) + FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + d.namelen);
 		}
 	}
+	read_(w, FUSE_READDIR, nid, fh, 0, 4096);
 	release(w, FUSE_RELEASEDIR, nid, fh);
 	return n;
 }
@@ -509,37 +512,114 @@ static uint64_t lookup_path(struct walk *w, const char *path, struct fuse_attr *
 	return nid;
 }
 
-/* Copy-up and removal of what the input made */
+/* A name request (UNLINK, RMDIR) */
+static void name_op(struct walk *w, uint32_t op, uint64_t parent, const char *name)
+{
+	struct fz_msg msg;
+
+	if (!budget(w))
+		return;
+	fz_start(&msg, op, parent);
+	fz_str(&msg, name);
+	fz_send(w->m, &msg);
+}
+
+/* Writes to one object the input made: a copy-up by chmod, xattrs set
+ * and removed (copy-up carries the hostile ones, and the upper's own
+ * markers), the flags asked (protattr records), a rename and back. */
+static void change(struct walk *w, uint64_t parent, const char *name, uint64_t nid, mode_t mode)
+{
+	struct fuse_setattr_in sa = { .valid = FATTR_MODE, .mode = mode ^ 0001 };
+	struct fuse_setxattr_in sx = { .size = 1 };
+	struct fuse_ioctl_in io = { .cmd = 0x80086601u /* FS_IOC_GETFLAGS */, .out_size = 4 };
+	struct fuse_rename_in rn = { .newdir = parent };
+	struct fz_msg msg;
+	char tmp[NAME_MAX + 1];
+
+	if (!S_ISLNK(mode) && budget(w)) {
+		fz_start(&msg, FUSE_SETATTR, nid);
+		fz_put(&msg, &sa, sizeof(sa));
+		fz_send(w->m, &msg);
+	}
+	if ((S_ISREG(mode) || S_ISDIR(mode)) && budget(w)) {
+		fz_start(&msg, FUSE_IOCTL, nid);
+		fz_put(&msg, &io, sizeof(io));
+		fz_send(w->m, &msg);
+		fz_start(&msg, FUSE_SETXATTR, nid);
+		fz_put(&msg, &sx, FUSE_COMPAT_SETXATTR_IN_SIZE);
+		fz_str(&msg, "user.fz");
+		fz_put(&msg, "1", 1);
+		fz_send(w->m, &msg);
+		name_op(w, FUSE_REMOVEXATTR, nid, "user.test");
+	}
+	visit(w, nid, mode);
+	snprintf(tmp, sizeof(tmp), "%.*s~", NAME_MAX - 1, name);
+	for (int back = 0; back < 2 && budget(w); back++) {
+		fz_start(&msg, FUSE_RENAME, parent);
+		fz_put(&msg, &rn, sizeof(rn));
+		fz_str(&msg, back ? tmp : name);
+		fz_str(&msg, back ? name : tmp);
+		fz_send(w->m, &msg);
+	}
+}
+
+/* A name the input hid (whited out, or a .wh. file's target) made again:
+ * creation over whiteouts of every form, in hostile layers */
+static void recreate(struct walk *w, uint64_t parent, const char *name, bool dir)
+{
+	struct fuse_create_in cr = { .flags = O_WRONLY | O_CREAT, .mode = S_IFREG | 0644 };
+	struct fuse_mkdir_in mk = { .mode = 0755 };
+	struct fz_msg msg;
+
+	if (!budget(w))
+		return;
+	fz_start(&msg, dir ? FUSE_MKDIR : FUSE_CREATE, parent);
+	if (dir)
+		fz_put(&msg, &mk, sizeof(mk));
+	else
+		fz_put(&msg, &cr, sizeof(cr));
+	fz_str(&msg, name);
+	fz_send(w->m, &msg);
+	if (!dir && w->m->replied && !w->m->error &&
+	    w->m->blen >= sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out)) {
+		struct fuse_entry_out e;
+		struct fuse_open_out o;
+
+		memcpy(&e, w->m->body, sizeof(e));
+		memcpy(&o, w->m->body + sizeof(e), sizeof(o));
+		release(w, FUSE_RELEASE, e.nodeid, o.fh);
+	}
+}
+
+/* Writes over what the input made, last made first: each object changed
+ * and removed, each hidden name made again */
 static void mutate(struct walk *w, const struct layers *L)
 {
 	for (int i = L->nmade - 1; i >= 0; i--) {
+		const char *slash = strrchr(L->made[i], '/');
+		const char *base = slash ? slash + 1 : L->made[i];
 		struct fuse_attr attr;
-		uint64_t nid = lookup_path(w, L->made[i], &attr), parent;
-		struct fuse_setattr_in sa = { .valid = FATTR_MODE, .mode = attr.mode ^ 0001 };
-		struct fz_msg msg;
-		const char *slash;
+		uint64_t nid, parent = 1;
 
-		if (!nid || !budget(w))
-			continue;
-		if (!S_ISLNK(attr.mode)) {
-			fz_start(&msg, FUSE_SETATTR, nid);
-			fz_put(&msg, &sa, sizeof(sa));
-			fz_send(w->m, &msg);
-			visit(w, nid, attr.mode);
-		}
-		slash = strrchr(L->made[i], '/');
 		if (slash) {
 			char dir[PATH_MAX / 4];
 			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - L->made[i]), L->made[i]);
 			parent = lookup_path(w, dir, NULL);
-		} else {
-			parent = 1;
 		}
-		if (!parent || !budget(w))
+		if (!parent)
 			continue;
-		fz_start(&msg, S_ISDIR(attr.mode) ? FUSE_RMDIR : FUSE_UNLINK, parent);
-		fz_str(&msg, slash ? slash + 1 : L->made[i]);
-		fz_send(w->m, &msg);
+		if (!strncmp(base, ".wh.", 4)) {
+			if (base[4] && strcmp(base, ".wh..wh..opq"))
+				recreate(w, parent, base + 4, i % 2);
+			continue;
+		}
+		nid = lookup(w, parent, base, &attr);
+		if (!nid) {
+			recreate(w, parent, base, i % 2);
+			continue;
+		}
+		change(w, parent, base, nid, attr.mode);
+		name_op(w, S_ISDIR(attr.mode) ? FUSE_RMDIR : FUSE_UNLINK, parent, base);
 	}
 	walk_dir(w, 1, 6);
 }
