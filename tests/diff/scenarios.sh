@@ -178,7 +178,7 @@ scn_held_link_then_write() {
 	op stat -c '%n %h' "$1/f_lower1" "$1/lnk"
 }
 scn_held_mmap_across_copy_up() {
-	op sh -c "'$OVLTOOL' mmaphold '$1/f_lower2' 7 shared '$1/go' > '$1/out' & until grep -q before '$1/out'; do sleep 0.05; done; printf Z | dd of='$1/f_lower2' conv=notrunc status=none; touch '$1/go'; wait; cat '$1/out'"
+	op sh -c "'$OVLTOOL' mmaphold '$1/f_lower2' 7 shared '$1/go' > '$1/out' & until grep -qs before '$1/out'; do sleep 0.05; done; printf Z | dd of='$1/f_lower2' conv=notrunc status=none; touch '$1/go'; wait; cat '$1/out'"
 	op cat "$1/f_lower2"
 	op rm "$1/go" "$1/out"
 }
