@@ -299,26 +299,6 @@ out:
 	return ret;
 }
 
-static int check_plugins(const char *list)
-{
-	/* "plugins=" (empty) means none; empty entries are skipped */
-	const char *s = list;
-	while (*s) {
-		size_t len = strcspn(s, ":");
-		char *p = xstrndup(s, len);
-		if (*p && access(p, R_OK) != 0) {
-			ovl_err("cannot use plugin '%s': %s", p, strerror(errno));
-			free(p);
-			return 1;
-		}
-		free(p);
-		s += len;
-		if (*s)
-			s++;
-	}
-	return 0;
-}
-
 /* Escapes a raw token for libfuse's option parser: quoted commas get "\,". */
 static void add_fuse_opt(struct parse_state *st, const char *tok)
 {
@@ -584,11 +564,7 @@ static int handle_option(struct parse_state *st, const char *name, const char *v
 	if (!strcmp(name, "plugins")) {
 		if (need_value(name, value))
 			return 1;
-		char *v = unquote(value);
-		if (check_plugins(v)) {
-			free(v);
-			return 1;
-		}
+		char *v = unquote(value);   /* loaded by plugin.c */
 		if (!*v) {
 			free(v);
 			v = NULL;
@@ -861,7 +837,9 @@ static void print_usage(const char *prog)
 "    -o redirect_dir=off      only off is supported\n"
 "    -o xino=off|auto|on      the layer's filesystem in inode numbers (default auto)\n"
 "    -o ino32_t               inode numbers fit in 32 bits\n"
-"    -o plugins=PATH[:PATH...] data source plugins (checked to be readable)\n"
+"    -o plugins=PLUGIN[:PLUGIN...] layer plugins to load: a path, or a name\n"
+"                             installed in " PLUGINDIR " (e.g. tar); a\n"
+"                             lowerdir //NAME/DATA/PATH is served by plugin NAME\n"
 "    -o passthrough=all|upper|off  FUSE passthrough of file I/O (default all)\n"
 "    -o max_stack_depth=1|2   stacking depth reserved for passthrough (default auto)\n"
 "    -o fuse_device=auto|PATH mount through PATH (e.g. /dev/fuse_userns of kernel/)\n"

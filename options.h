@@ -45,7 +45,7 @@ struct ovl_config {
 	bool fast_ino;
 	bool ino32;             /* ino32_t: inode numbers fit in 32 bits */
 	enum ovl_xino xino;
-	char *plugins;          /* accepted and validated only */
+	char *plugins;          /* PATH[:PATH...] of plugins to load (plugin.c) */
 
 	/* passthrough (issue 3): parsed here so the option exists from the start */
 	int passthrough;        /* OVL_PASSTHROUGH_* */

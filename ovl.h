@@ -18,6 +18,8 @@
  *   passthrough.c  FUSE passthrough: backing files, the lower-file policy
  *   stats.c    counters of a live mount, dumped on SIGUSR1
  *   mount.c    mounting through a FUSE device other than libfuse's /dev/fuse
+ *   plugin.c   -o plugins= and the lower layers plugins serve (//NAME/DATA/PATH)
+ *   plugin_serve.c  a plugin's layer served by a process of its own
  *   inode.c    getattr, setattr, readlink, access, statfs
  *   owner.c    ids mapped between disk and mount, override_stat, what stat shows
  *   xattr.c    extended attributes, internal names hidden
@@ -45,8 +47,9 @@
 #include "utils/list.h"
 #include "utils/log.h"
 
-struct ovl_ds;
 struct ovl_handle;
+struct ovl_plugins;
+struct fuse_overlayfs_plugin;
 
 /* A layer directory.  Every access to it is relative to fd. */
 struct ovl_layer {
@@ -54,7 +57,7 @@ struct ovl_layer {
 	char *path;
 	dev_t dev;               /* st_dev of the root */
 	unsigned int fsid;       /* index of the layer's filesystem, for xino */
-	const struct ovl_ds *ds; /* data source that reads it (plugins/) */
+	bool served;             /* a plugin's layer, on its private mount (plugin.c) */
 	atomic_bool no_passthrough; /* backing files refused here (ELOOP) */
 	bool private_mount;      /* fd is on a private clone (privmount.c) */
 };
@@ -216,6 +219,7 @@ struct ovl_fs {
 	int nlayers;
 	bool has_upper;
 	int workfd;               /* workdir/work: copy-up and whiteout staging */
+	struct ovl_plugins *plugins; /* -o plugins= and the built-in ones */
 
 	bool char_whiteouts;      /* mknod of 0/0 works in the upper */
 	bool wh_files_only;       /* FUSE_OVERLAYFS_DISABLE_OVL_WHITEOUT (super.c) */
@@ -326,6 +330,16 @@ int ovl_copy_fileattr(struct ovl_fs *fs, int srcfd, int dstfd);
 void ovl_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	       struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
 	       size_t out_bufsz);
+
+/* plugin.c: -o plugins= and //NAME/DATA/PATH layers */
+int ovl_plugins_load(const char *list, struct ovl_plugins **out);
+void ovl_plugins_free(struct ovl_plugins *p);
+bool ovl_layer_is_plugin(const char *spec);
+/* The root fd of a plugin's layer, or -errno (the reason printed). */
+int ovl_plugin_layer_open(const struct ovl_plugins *p, const char *spec);
+/* plugin_serve.c: a process serves pl's layer; its root fd as above */
+int ovl_plugin_serve(const struct fuse_overlayfs_plugin *pl, const char *data, const char *path,
+		     const char *spec);
 
 /* privmount.c */
 void ovl_private_mounts(struct ovl_fs *fs);

@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include "ovl.h"
-#include "plugins/ds.h"
 
 /*
  * A detached copy of the mount at fd, with attr.  Without the mounts below
@@ -156,8 +155,10 @@ void ovl_private_mounts(struct ovl_fs *fs)
 	for (int k = 0; k < fs->nlayers; k++) {
 		struct ovl_layer *l = &fs->layers[k];
 
-		if (l->ds != &ovl_ds_direct)
+		if (l->served) {
+			l->private_mount = true;   /* made so: read-only, noatime */
 			continue;
+		}
 		ret = ovl_layer_is_lower(fs, k) ? privatize_lower(l) : privatize_upper(fs);
 		if (ret < 0)
 			ovl_debug("%s '%s' stays on its own mount (no private mount: %s)",

@@ -16,17 +16,20 @@
 #include <unistd.h>
 
 #include "ovl.h"
-#include "plugins/ds.h"
 
 static int open_layer(struct ovl_fs *fs, struct ovl_layer *l, const char *path,
 		      const char *what)
 {
 	struct stat st;
-	int fd = l->ds->open_root(path);
+	int fd;
 
-	if (fd < 0) {
-		ovl_err("cannot open %s '%s': %s", what, path, strerror(-fd));
-		return fd;
+	if (l->served) {
+		fd = ovl_plugin_layer_open(fs->plugins, path);
+		if (fd < 0)
+			return fd;   /* the reason is printed */
+	} else if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		ovl_err("cannot open %s '%s': %s", what, path, strerror(errno));
+		return -errno;
 	}
 	if (fstat(fd, &st) < 0) {
 		int err = errno;
@@ -36,10 +39,10 @@ static int open_layer(struct ovl_fs *fs, struct ovl_layer *l, const char *path,
 	}
 	l->fd = fd;
 	l->dev = st.st_dev;
-	l->path = realpath(path, NULL);
+	/* a plugin's layer is named by its spec: it has no path of its own */
+	l->path = l->served ? strdup(path) : realpath(path, NULL);
 	if (!l->path)
 		return -ENOMEM;
-	(void)fs;
 	return 0;
 }
 
@@ -340,9 +343,15 @@ int ovl_fs_new(struct ovl_config *cfg, struct ovl_fs **out)
 	fs->layers = calloc((size_t)fs->nlayers, sizeof(*fs->layers));
 	if (!fs->layers)
 		goto fail;
-	for (int i = 0; i < fs->nlayers; i++) {
+	for (int i = 0; i < fs->nlayers; i++)
 		fs->layers[i].fd = -1;
-		fs->layers[i].ds = &ovl_ds_direct;
+	ret = ovl_plugins_load(cfg->plugins, &fs->plugins);
+	if (ret < 0)
+		goto fail;
+	if (fs->has_upper && ovl_layer_is_plugin(cfg->upperdir)) {
+		ovl_err("upperdir '%s': plugins serve lower layers only", cfg->upperdir);
+		ret = -EINVAL;
+		goto fail;
 	}
 	if (fs->has_upper) {
 		ret = open_layer(fs, &fs->layers[0], cfg->upperdir, "upperdir");
@@ -350,6 +359,7 @@ int ovl_fs_new(struct ovl_config *cfg, struct ovl_fs **out)
 			goto fail;
 	}
 	for (size_t i = 0; i < cfg->nlowerdirs; i++) {
+		fs->layers[i + fs->has_upper].served = ovl_layer_is_plugin(cfg->lowerdirs[i]);
 		ret = open_layer(fs, &fs->layers[i + fs->has_upper], cfg->lowerdirs[i], "lowerdir");
 		if (ret < 0)
 			goto fail;
@@ -403,6 +413,7 @@ void ovl_fs_free(struct ovl_fs *fs)
 		free(fs->layers[i].path);
 	}
 	free(fs->layers);
+	ovl_plugins_free(fs->plugins);
 	if (fs->workfd >= 0)
 		close(fs->workfd);
 	free(fs);
