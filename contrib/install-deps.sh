@@ -10,6 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS=(
     build-essential autoconf automake libtool pkg-config   # autotools build
     libfuse3-dev fuse3 libcap-dev libseccomp-dev            # libraries we link
+    zlib1g-dev libzstd-dev zstd                             # plugins/tar: gzip and zstd layers
     dpkg-dev meson ninja-build liburing-dev libnuma-dev     # build-libfuse.sh (io_uring needs both)
     bats attr acl fio util-linux libcap2-bin strace         # tests: xattr/acl tools, fio, unshare, setcap
     fuse-overlayfs                                          # Debian's 1.10: the comparison peer
