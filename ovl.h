@@ -335,11 +335,12 @@ void ovl_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 int ovl_plugins_load(const char *list, struct ovl_plugins **out);
 void ovl_plugins_free(struct ovl_plugins *p);
 bool ovl_layer_is_plugin(const char *spec);
-/* The root fd of a plugin's layer, or -errno (the reason printed). */
-int ovl_plugin_layer_open(const struct ovl_plugins *p, const char *spec);
+/* The root fd of a plugin's layer, or -errno (the reason printed).  Its
+ * server writes to our stderr only if keep_stderr (a foreground daemon). */
+int ovl_plugin_layer_open(const struct ovl_plugins *p, const char *spec, bool keep_stderr);
 /* plugin_serve.c: a process serves pl's layer; its root fd as above */
 int ovl_plugin_serve(const struct fuse_overlayfs_plugin *pl, const char *data, const char *path,
-		     const char *spec);
+		     const char *spec, bool keep_stderr);
 
 /* privmount.c */
 void ovl_private_mounts(struct ovl_fs *fs);

@@ -148,7 +148,7 @@ bool ovl_layer_is_plugin(const char *spec)
 }
 
 /* //NAME/DATA/PATH: the plugin NAME serves it from DATA and PATH. */
-int ovl_plugin_layer_open(const struct ovl_plugins *p, const char *spec)
+int ovl_plugin_layer_open(const struct ovl_plugins *p, const char *spec, bool keep_stderr)
 {
 	const char *name = spec + 2, *data, *path;
 	const struct fuse_overlayfs_plugin *pl;
@@ -170,7 +170,7 @@ int ovl_plugin_layer_open(const struct ovl_plugins *p, const char *spec)
 	d = strndup(data + 1, (size_t)(path - data - 1));
 	if (!d)
 		return -ENOMEM;
-	ret = ovl_plugin_serve(pl, d, path + 1, spec);
+	ret = ovl_plugin_serve(pl, d, path + 1, spec, keep_stderr);
 	free(d);
 	return ret;
 }

@@ -358,15 +358,18 @@ static void report(int fd, int err, const char *why)
  * The serving process: load, say so, wait for the daemon to mount (a read
  * of the FUSE fd before that fails), serve until the mount goes away.
  */
-/* Nothing of the daemon's but the two fds it serves with, and no terminal:
- * a pipe reading the daemon's output must not wait for this process. */
-static void close_all_but(int a, int b)
+/*
+ * Nothing of the daemon's but the two fds it serves with, and its stderr
+ * only while the daemon keeps its own (in the foreground): a pipe reading
+ * a daemonised mount's output must not wait for this process.
+ */
+static void close_all_but(int a, int b, bool keep_stderr)
 {
 	int lo = a < b ? a : b, hi = a < b ? b : a;
 	int null = open("/dev/null", O_RDWR);
 
 	if (null >= 0) {
-		for (int fd = 0; fd < 3; fd++)
+		for (int fd = 0; fd < 3 - keep_stderr; fd++)
 			if (fd != lo && fd != hi)
 				dup2(null, fd);
 		if (null != lo && null != hi && null > 2)
@@ -380,7 +383,7 @@ static void close_all_but(int a, int b)
 }
 
 static void serve_layer(const struct fuse_overlayfs_plugin *pl, const char *data,
-			const char *path, int devfd, int chan)
+			const char *path, int devfd, int chan, bool keep_stderr)
 {
 	struct served s = { .pl = pl };
 	char why[512] = "";
@@ -397,7 +400,7 @@ static void serve_layer(const struct fuse_overlayfs_plugin *pl, const char *data
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	close_all_but(devfd, chan);
+	close_all_but(devfd, chan, keep_stderr);
 	snprintf(comm, sizeof(comm), "plugin:%s", pl->name);
 	prctl(PR_SET_NAME, comm);   /* ps shows whose server it is */
 	ret = pl->load(data, path, &s.layer, &s.root, why, sizeof(why));
@@ -430,7 +433,7 @@ static void serve_layer(const struct fuse_overlayfs_plugin *pl, const char *data
  * with the reason printed.
  */
 static int start_server(const struct fuse_overlayfs_plugin *pl, const char *data,
-			const char *path, const char *spec, int devfd)
+			const char *path, const char *spec, int devfd, bool keep_stderr)
 {
 	int chan[2], err = 0, wstatus;
 	char msg[sizeof(int) + 512];
@@ -444,7 +447,7 @@ static int start_server(const struct fuse_overlayfs_plugin *pl, const char *data
 	if (pid == 0) {
 		close(chan[0]);
 		if (fork() == 0)
-			serve_layer(pl, data, path, devfd, chan[1]);
+			serve_layer(pl, data, path, devfd, chan[1], keep_stderr);
 		_exit(0);
 	}
 	close(chan[1]);
@@ -505,7 +508,7 @@ static int mount_detached(int devfd)
 }
 
 int ovl_plugin_serve(const struct fuse_overlayfs_plugin *pl, const char *data, const char *path,
-		     const char *spec)
+		     const char *spec, bool keep_stderr)
 {
 	int devfd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	int chan, mnt, ret;
@@ -515,7 +518,7 @@ int ovl_plugin_serve(const struct fuse_overlayfs_plugin *pl, const char *data, c
 		ovl_err("lowerdir '%s': cannot open /dev/fuse: %s", spec, strerror(-ret));
 		return ret;
 	}
-	chan = start_server(pl, data, path, spec, devfd);
+	chan = start_server(pl, data, path, spec, devfd, keep_stderr);
 	mnt = chan < 0 ? chan : mount_detached(devfd);
 	close(devfd);
 	if (chan < 0)

@@ -24,7 +24,7 @@ static int open_layer(struct ovl_fs *fs, struct ovl_layer *l, const char *path,
 	int fd;
 
 	if (l->served) {
-		fd = ovl_plugin_layer_open(fs->plugins, path);
+		fd = ovl_plugin_layer_open(fs->plugins, path, fs->cfg->foreground);
 		if (fd < 0)
 			return fd;   /* the reason is printed */
 	} else if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {

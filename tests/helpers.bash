@@ -118,13 +118,23 @@ ovl_tree_manifest() {
 	)
 }
 
-# ovl_lowers_manifest OUT LOWERDIRS: manifest of every layer of LOWERDIRS.
+# ovl_lowers_manifest OUT LOWERDIRS: manifest of every layer of LOWERDIRS;
+# for a plugin's layer (//NAME/DATA/PATH), of PATH (a directory, or the
+# checksum of an archive).
 ovl_lowers_manifest() {
-	local out="$1"
-	local -a layers
+	local out="$1" l
+	local -a layers dirs=()
 	IFS=: read -r -a layers <<<"$2"
 	printf '%s\n' "${layers[@]}" >"$out"
-	ovl_tree_manifest "${layers[@]}" >>"$out"
+	for l in "${layers[@]}"; do
+		[[ $l == //*/*/* ]] && l="${l#//*/*/}"
+		if [ -f "$l" ]; then
+			sha256sum "$l" >>"$out"
+		else
+			dirs+=("$l")
+		fi
+	done
+	[ ${#dirs[@]} = 0 ] || ovl_tree_manifest "${dirs[@]}" >>"$out"
 }
 
 # Records the lower layers; teardown checks they are unchanged. Call it

@@ -48,6 +48,7 @@ merged_manifest() {
 	ovl_tree_manifest "$1" | sed -E \
 		-e 's/^(\.[^|]*\|d\|[^|]*\|[^|]*)\|[0-9]+\|/\1|DIRSIZE|/' \
 		-e '/overlay\.(origin|impure)=/d'
+	(cd "$1" && find . -mindepth 1 ! -type d -printf '%p|nlink=%n\n' | LC_ALL=C sort)
 }
 
 # A fixed sequence of changes through the mount: copy-ups of every kind,
@@ -157,4 +158,116 @@ write_through() {
 		umount "$6"' sh "$FUSE_OVERLAYFS" "$LOWER1" "$LOWER2" "$UPPER" "$WORK" "$MNT"
 	assert_status 0
 	assert_output "$(printf 'lower1 file\nlower2 file\nlower1 file\nx')"
+}
+
+# pack_layer DIR OUT: DIR as an image layer tarball, every xattr kept
+# (trusted.overlay.opaque, user.*), times to the nanosecond (pax)
+pack_layer() {
+	tar --format=pax --xattrs --xattrs-include='*' --numeric-owner -C "$1" -cf "$2" .
+}
+
+@test "tar layers (plain, gzip, zstd) give the tree of the same layers unpacked, before and after writes" {
+	tar_plugin
+	make_layers
+	# hard links inside a layer: one node of the archive, two names
+	ln "$LOWER2/file2" "$LOWER2/file2.link"
+	ln "$LOWER1/suid" "$LOWER1/dir/suid.link"
+	ovl_snapshot_lowers
+	ovl_mount
+	merged_manifest "$MNT" >"$TMP/plain.before"
+	write_through "$MNT"
+	merged_manifest "$MNT" >"$TMP/plain.after"
+	ovl_umount
+	pack_layer "$LOWER1" "$TMP/l1.tar"
+	pack_layer "$LOWER2" "$TMP/l2.tar"
+	gzip -k "$TMP/l1.tar" "$TMP/l2.tar"
+	zstd -q "$TMP/l1.tar" "$TMP/l2.tar"
+	local c
+	for c in "" .gz .zst; do
+		rm -rf "$UPPER" "$WORK"
+		mkdir "$UPPER" "$WORK"
+		LOWERDIRS="//tar/-/$TMP/l1.tar$c://tar/-/$TMP/l2.tar$c" ovl_mount plugins="$TAR_SO"
+		merged_manifest "$MNT" >"$TMP/tar$c.before"
+		diff -u "$TMP/plain.before" "$TMP/tar$c.before"
+		write_through "$MNT"
+		merged_manifest "$MNT" >"$TMP/tar$c.after"
+		diff -u "$TMP/plain.after" "$TMP/tar$c.after"
+		ovl_umount
+	done
+}
+
+# bad_archives DIR: one malformed layer per kind, made byte by byte
+bad_archives() {
+	python3 - "$1" <<'PY'
+import io, sys, tarfile
+d = sys.argv[1]
+def make(name, members, fmt=tarfile.PAX_FORMAT, pax=None):
+    with tarfile.open(f"{d}/{name}", "w", format=fmt, pax_headers=pax or {}) as t:
+        for m, data in members:
+            t.addfile(m, io.BytesIO(data) if data is not None else None)
+def reg(n, data=b"x"):
+    i = tarfile.TarInfo(n); i.size = len(data); return (i, data)
+def link(n, target):
+    i = tarfile.TarInfo(n); i.type = tarfile.LNKTYPE; i.linkname = target; return (i, None)
+def dirent(n):
+    i = tarfile.TarInfo(n); i.type = tarfile.DIRTYPE; i.mode = 0o755; return (i, None)
+make("dotdot.tar", [reg("ok"), reg("a/../../escape")])
+make("absolute.tar", [reg("/etc/evil")])
+make("link-missing.tar", [link("l", "nowhere"), reg("nowhere")])
+make("link-dir.tar", [dirent("d"), link("l", "d")])
+make("long-component.tar", [reg("x" * 300)])
+make("huge-pax.tar", [reg("f")], pax={"comment": "y" * (2 << 20)})
+good = io.BytesIO()
+with tarfile.open(fileobj=good, mode="w", format=tarfile.GNU_FORMAT) as t:
+    i, data = reg("big", b"z" * 100000); t.addfile(i, io.BytesIO(data))
+raw = good.getvalue()
+open(f"{d}/truncated.tar", "wb").write(raw[:50000])
+bad = bytearray(raw); bad[148:156] = b"0000000\0"
+open(f"{d}/checksum.tar", "wb").write(bytes(bad))
+huge = bytearray(raw[:512]); huge[124:136] = b"77777777777\0"
+s = sum(huge[:148]) + 8 * 32 + sum(huge[156:]); huge[148:156] = b"%06o\0 " % s
+open(f"{d}/size-beyond.tar", "wb").write(bytes(huge) + b"\0" * 1024)
+PY
+}
+
+@test "malformed tar layers: the mount fails with one line naming the fault, nothing served" {
+	tar_plugin
+	bad_archives "$TMP"
+	local base="plugins=$TAR_SO,upperdir=$UPPER,workdir=$WORK"
+	expect_mount_error "'..' in name" -o "$base,lowerdir=//tar/-/$TMP/dotdot.tar" "$MNT"
+	expect_mount_error "absolute name" -o "$base,lowerdir=//tar/-/$TMP/absolute.tar" "$MNT"
+	expect_mount_error "no such earlier entry" -o "$base,lowerdir=//tar/-/$TMP/link-missing.tar" "$MNT"
+	expect_mount_error "a directory" -o "$base,lowerdir=//tar/-/$TMP/link-dir.tar" "$MNT"
+	expect_mount_error "longer than 255" -o "$base,lowerdir=//tar/-/$TMP/long-component.tar" "$MNT"
+	expect_mount_error "too large" -o "$base,lowerdir=//tar/-/$TMP/huge-pax.tar" "$MNT"
+	expect_mount_error "truncated" -o "$base,lowerdir=//tar/-/$TMP/truncated.tar" "$MNT"
+	expect_mount_error "checksum" -o "$base,lowerdir=//tar/-/$TMP/checksum.tar" "$MNT"
+	expect_mount_error "truncated|bad size" -o "$base,lowerdir=//tar/-/$TMP/size-beyond.tar" "$MNT"
+	expect_mount_error "unknown option 'zzz'" -o "$base,lowerdir=//tar/zzz/$TMP/checksum.tar" "$MNT"
+	expect_mount_error "No such file" -o "$base,lowerdir=//tar/-/$TMP/missing.tar" "$MNT"
+	ovl_wait_until "the tar plugin's servers to exit" no_server_of tar
+	no_server_of tar
+}
+
+@test "tar layers: random 4 KiB reads inside large compressed files match the original bytes" {
+	tar_plugin
+	mkdir "$TMP/src"
+	head -c 48M /dev/urandom >"$TMP/src/random"
+	# compressible too: gzip and zstd then cover many bytes per block
+	seq 1 6000000 >"$TMP/src/text"
+	pack_layer "$TMP/src" "$TMP/l.tar"
+	gzip -k "$TMP/l.tar"
+	zstd -q "$TMP/l.tar"
+	# several frames, as zstd:chunked layers are
+	split -b 8M "$TMP/l.tar" "$TMP/part."
+	for p in "$TMP"/part.*; do zstd -q -c "$p"; done >"$TMP/l.frames.tar.zst"
+	local layer
+	for layer in l.tar.gz l.tar.zst l.frames.tar.zst; do
+		LOWERDIRS="//tar/-/$TMP/$layer" OVL_NO_UPPER=1 ovl_mount plugins="$TAR_SO"
+		run "$OVLTOOL" cmpreads "$TMP/src/random" "$MNT/random" 4096 300
+		assert_output ok
+		run "$OVLTOOL" cmpreads "$TMP/src/text" "$MNT/text" 4096 300
+		assert_output ok
+		ovl_umount
+	done
 }

@@ -24,6 +24,9 @@
  *   mmapwrite FILE OFFSET STRING write STRING at OFFSET through a MAP_SHARED
  *                                mapping, msync(MS_SYNC) (FILE must be that long)
  *   pread FD OFFSET LEN          pread of an inherited fd, prints the bytes read
+ *   cmpreads A B LEN COUNT       COUNT preads of LEN bytes at the same random
+ *                                offsets (fixed seed, back and forth) of files A
+ *                                and B; prints "ok", or the first offset that differs
  *   holdread GO FILE...          opens each FILE read-only, prints "opened",
  *                                waits (60 s at most) until the file GO
  *                                exists, then prints what a pread of each
@@ -516,6 +519,40 @@ static int cmd_pread(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_cmpreads(int argc, char **argv)
+{
+	int a, b;
+	size_t len;
+	long count;
+	struct stat st;
+	char *ba, *bb;
+
+	if (argc != 6)
+		return usage();
+	a = open(argv[2], O_RDONLY);
+	b = open(argv[3], O_RDONLY);
+	len = strtoull(argv[4], NULL, 0);
+	count = strtol(argv[5], NULL, 0);
+	ba = malloc(len);
+	bb = malloc(len);
+	if (a < 0 || b < 0 || fstat(a, &st) < 0 || !ba || !bb)
+		return fail();
+	srand48(count);
+	for (long i = 0; i < count; i++) {
+		off_t off = (off_t)(drand48() * (double)st.st_size);
+		ssize_t na = pread(a, ba, len, off), nb = pread(b, bb, len, off);
+
+		if (na < 0 || nb < 0)
+			return fail();
+		if (na != nb || memcmp(ba, bb, (size_t)na)) {
+			printf("differs at %lld\n", (long long)off);
+			return 1;
+		}
+	}
+	printf("ok\n");
+	return 0;
+}
+
 static int cmd_syslogd(int argc, char **argv)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -587,6 +624,8 @@ int main(int argc, char **argv)
 		return cmd_holdread(argc, argv);
 	if (!strcmp(argv[1], "mmaphold"))
 		return cmd_mmaphold(argc, argv);
+	if (!strcmp(argv[1], "cmpreads"))
+		return cmd_cmpreads(argc, argv);
 	if (!strcmp(argv[1], "syslogd"))
 		return cmd_syslogd(argc, argv);
 	return usage();
