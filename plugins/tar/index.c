@@ -32,7 +32,7 @@
 #define MAX_XATTRS 1024           /* per entry */
 #define MAX_XATTR_VALUE 65536     /* as the kernel's XATTR_SIZE_MAX */
 
-/* ustar header fields: offset and length */
+/* ustar header fields: offset, length */
 #define F_NAME 0, 100
 #define F_MODE 100, 8
 #define F_UID 108, 8
@@ -46,6 +46,13 @@
 #define F_DEVMAJOR 329, 8
 #define F_DEVMINOR 337, 8
 #define F_PREFIX 345, 155
+/* a field as the (pointer, length) arguments of the parsers */
+#define FIELD(h, f) FIELD_(h, f)
+#define FIELD_(h, off, len) (h) + (off), (len)
+#define STR_FIELD(h, f) STR_FIELD_(h, f)
+#define STR_FIELD_(h, off, len) (const char *) (h) + (off), (len)
+#define OFFSET(f) OFFSET_(f)
+#define OFFSET_(off, len) (off)
 
 struct pending_xattr {
 	const char *name;
@@ -435,7 +442,7 @@ checksum_ok(const unsigned char *h)
 	unsigned sum = 0;
 	int ssum = 0;
 
-	if (!parse_octal(h + 148, 8, &want))
+	if (!parse_octal(FIELD(h, F_CHKSUM), &want))
 		return false;
 	for (size_t i = 0; i < BLOCK; i++) {
 		unsigned char c = (i >= 148 && i < 156) ? ' ' : h[i];
@@ -780,40 +787,40 @@ parse_header(struct builder *b, const unsigned char *h, struct entry *e)
 	uint64_t v;
 
 	e->type = (char) h[F_TYPE];
-	if (!parse_unsigned(h + 100, 8, UINT64_MAX, &v))
+	if (!parse_unsigned(FIELD(h, F_MODE), UINT64_MAX, &v))
 		return berr(b, -EINVAL, "bad mode in header at byte %" PRIu64, b->hdr_off);
 	e->mode = (uint32_t) (v & 07777);
-	if (!parse_unsigned(h + 108, 8, UINT32_MAX, &v))
+	if (!parse_unsigned(FIELD(h, F_UID), UINT32_MAX, &v))
 		return berr(b, -EINVAL, "bad uid in header at byte %" PRIu64, b->hdr_off);
 	e->uid = (uint32_t) v;
-	if (!parse_unsigned(h + 116, 8, UINT32_MAX, &v))
+	if (!parse_unsigned(FIELD(h, F_GID), UINT32_MAX, &v))
 		return berr(b, -EINVAL, "bad gid in header at byte %" PRIu64, b->hdr_off);
 	e->gid = (uint32_t) v;
-	if (!parse_unsigned(h + 124, 12, UINT64_MAX, &e->size))
+	if (!parse_unsigned(FIELD(h, F_SIZE), UINT64_MAX, &e->size))
 		return berr(b, -EINVAL, "bad size in header at byte %" PRIu64, b->hdr_off);
-	if (!parse_time(h + 136, 12, &e->mtime))
+	if (!parse_time(FIELD(h, F_MTIME), &e->mtime))
 		return berr(b, -EINVAL, "bad mtime in header at byte %" PRIu64, b->hdr_off);
 	bool posix = memcmp(h + F_MAGIC, "ustar\0", 6) == 0;
 	bool gnu = memcmp(h + F_MAGIC, "ustar  \0", 8) == 0;
 	if ((posix || gnu) && (e->type == '3' || e->type == '4')) {
-		if (!parse_unsigned(h + 329, 8, UINT32_MAX, &v))
+		if (!parse_unsigned(FIELD(h, F_DEVMAJOR), UINT32_MAX, &v))
 			return berr(b, -EINVAL, "bad devmajor in header at byte %" PRIu64, b->hdr_off);
 		e->devmajor = (uint32_t) v;
-		if (!parse_unsigned(h + 337, 8, UINT32_MAX, &v))
+		if (!parse_unsigned(FIELD(h, F_DEVMINOR), UINT32_MAX, &v))
 			return berr(b, -EINVAL, "bad devminor in header at byte %" PRIu64, b->hdr_off);
 		e->devminor = (uint32_t) v;
 	}
 	/* the name: the POSIX prefix, '/', the name field */
-	size_t plen = posix ? strnlen((const char *) h + 345, 155) : 0;
-	size_t nlen = strnlen((const char *) h, 100);
-	memcpy(b->ustar_path, h + 345, plen);
+	size_t plen = posix ? strnlen(STR_FIELD(h, F_PREFIX)) : 0;
+	size_t nlen = strnlen(STR_FIELD(h, F_NAME));
+	memcpy(b->ustar_path, h + OFFSET(F_PREFIX), plen);
 	if (plen > 0)
 		b->ustar_path[plen++] = '/';
 	memcpy(b->ustar_path + plen, h, nlen);
 	e->path = b->ustar_path;
 	e->path_len = plen + nlen;
-	e->link = (const char *) h + 157;
-	e->link_len = strnlen(e->link, 100);
+	e->link = (const char *) h + OFFSET(F_LINKNAME);
+	e->link_len = strnlen(STR_FIELD(h, F_LINKNAME));
 	return 0;
 }
 
@@ -899,7 +906,7 @@ do_header(struct builder *b)
 		return 1;
 	if (!checksum_ok(h))
 		return berr(b, -EINVAL, "header checksum mismatch at byte %" PRIu64, b->hdr_off);
-	if (!parse_unsigned(h + 124, 12, UINT64_MAX, &size) || !padded(size, &total))
+	if (!parse_unsigned(FIELD(h, F_SIZE), UINT64_MAX, &size) || !padded(size, &total))
 		return berr(b, -EINVAL, "bad size in header at byte %" PRIu64, b->hdr_off);
 	switch (h[F_TYPE]) {
 	case 'L':

@@ -19,8 +19,11 @@
  * spacing and a 2 GiB layer 4 MiB.
  *
  * zstd: frames are independent, so each frame start is a checkpoint (no
- * window).  A multi-frame archive (zstd:chunked, or `zstd -B`-like output)
- * thus gets true random access; within one frame there is no way in
+ * window), except that frames starting less than 64 KiB after the last
+ * checkpoint are passed over (a frame per small file, as zstd:chunked
+ * makes, would cost a checkpoint each for little gain), so checkpoints
+ * take at most 32 bytes per 64 KiB of data.  A multi-frame archive thus
+ * gets true random access; within one frame there is no way in
  * except from the frame start.  LIMITATION: inside a single large frame the
  * reader keeps its decoder where it stopped, so forward reads continue
  * cheaply, but a backward seek (outside the cached chunk) decompresses
@@ -41,11 +44,24 @@
 #include <zlib.h>
 #include <zstd.h>
 
+/* The sizes can be set small at build time (-D) so that a fuzzer or a
+ * test exercises checkpoints, thinning and buffer refills on tiny inputs. */
+#ifndef IN_SIZE
 #define IN_SIZE (64 * 1024)
+#endif
+#ifndef OUT_SIZE
 #define OUT_SIZE (256 * 1024)
-#define WINDOW_SIZE 32768
+#endif
+#ifndef FIRST_SPAN
 #define FIRST_SPAN (1024 * 1024)
+#endif
+#ifndef ZSTD_MIN_SPAN
+#define ZSTD_MIN_SPAN (64 * 1024)
+#endif
+#ifndef MAX_WINDOWS
 #define MAX_WINDOWS 512
+#endif
+#define WINDOW_SIZE 32768
 
 /* A place where decompression can start.  gzip: window == NULL is the
  * start of a member (header included), else a block boundary with bits
@@ -367,16 +383,17 @@ zs_step(struct decoder *d)
 		return fail(d, "zstd: corrupt data");
 	d->mid_frame = ret != 0;
 	if (ret == 0 && d->record) {
-		/* the next frame starts here; a frame that made no output
-		 * (skippable, empty) leaves a checkpoint at the same out:
-		 * keep the later one */
+		/* the next frame starts here; frames closer than
+		 * ZSTD_MIN_SPAN to the last checkpoint are not worth one
+		 * (zstd:chunked makes a frame per file) */
 		struct tar_stream *s = d->s;
 		struct checkpoint cp = { .out = d->out_start + d->out_len, .in = in_offset(d) };
 
-		if (s->ncps > 0 && s->cps[s->ncps - 1].out == cp.out)
-			s->cps[s->ncps - 1] = cp;
-		else if (cp_append(s, &cp) < 0)
-			return -ENOMEM;
+		if (cp.out - s->last_cp_out >= ZSTD_MIN_SPAN) {
+			if (cp_append(s, &cp) < 0)
+				return -ENOMEM;
+			s->last_cp_out = cp.out;
+		}
 	}
 	return 0;
 }
