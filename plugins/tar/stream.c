@@ -105,6 +105,7 @@ struct tar_stream {
 	uint64_t span;
 	uint64_t last_cp_out;
 	const char *err;
+	char errbuf[128];
 	struct decoder *seq;  /* the indexer's */
 	struct decoder *rd;   /* the random reader's */
 };
@@ -323,8 +324,11 @@ gz_step(struct decoder *d)
 		return gz_member_end(d);
 	if (ret == Z_BUF_ERROR && used == 0 && made == 0)
 		return fail(d, "gzip: stuck");
-	if (ret != Z_OK && ret != Z_BUF_ERROR)
-		return fail(d, ret == Z_DATA_ERROR ? "gzip: corrupt data" : "gzip: inflate failed");
+	if (ret != Z_OK && ret != Z_BUF_ERROR) {
+		snprintf(d->s->errbuf, sizeof(d->s->errbuf), "gzip: %s",
+			 d->z.msg ? d->z.msg : ret == Z_MEM_ERROR ? "out of memory" : "corrupt data");
+		return fail(d, d->s->errbuf);
+	}
 	if (d->record && gz_at_boundary(d)
 	    && d->out_start + d->out_len - d->s->last_cp_out >= d->s->span)
 		return gz_checkpoint(d);
@@ -379,8 +383,10 @@ zs_step(struct decoder *d)
 
 	d->in_pos = ib.pos;
 	d->out_len = ob.pos;
-	if (ZSTD_isError(ret))
-		return fail(d, "zstd: corrupt data");
+	if (ZSTD_isError(ret)) {
+		snprintf(d->s->errbuf, sizeof(d->s->errbuf), "zstd: %s", ZSTD_getErrorName(ret));
+		return fail(d, d->s->errbuf);
+	}
 	d->mid_frame = ret != 0;
 	if (ret == 0 && d->record) {
 		/* the next frame starts here; frames closer than
