@@ -532,7 +532,7 @@ detect(const unsigned char *m, size_t len)
 }
 
 int
-tar_stream_open(int fd, struct tar_stream **out, char *why, size_t why_size)
+tar_stream_open(int fd, const char *label, struct tar_stream **out, char *why, size_t why_size)
 {
 	unsigned char magic[4];
 	struct stat st;
@@ -540,17 +540,17 @@ tar_stream_open(int fd, struct tar_stream **out, char *why, size_t why_size)
 	struct checkpoint first = { 0 };
 	ssize_t n;
 
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int err = errno;
-
-		snprintf(why, why_size, "not a regular file");
+	/* pread() at any offset is needed: no pipes or devices */
+	int err = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+	if (err) {
+		snprintf(why, why_size, "%s: %s", label, err == EINVAL ? "not a regular file" : strerror(err));
 		close(fd);
-		return err ? -err : -EINVAL;
+		return -err;
 	}
 	n = pread_full(fd, magic, sizeof(magic), 0);
 	s = calloc(1, sizeof(*s));
 	if (n < 0 || s == NULL) {
-		snprintf(why, why_size, "%s", n < 0 ? strerror((int) -n) : "out of memory");
+		snprintf(why, why_size, "%s: %s", label, n < 0 ? strerror((int) -n) : "out of memory");
 		free(s);
 		close(fd);
 		return n < 0 ? (int) n : -ENOMEM;
@@ -563,7 +563,7 @@ tar_stream_open(int fd, struct tar_stream **out, char *why, size_t why_size)
 	s->rd = dec_new(s, false);
 	if (s->seq == NULL || s->rd == NULL || cp_append(s, &first) < 0
 	    || dec_restart(s->seq, &first) < 0) {
-		snprintf(why, why_size, "cannot start decompression");
+		snprintf(why, why_size, "%s: cannot start decompression", label);
 		tar_stream_free(s);
 		return -ENOMEM;
 	}

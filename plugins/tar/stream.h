@@ -20,9 +20,9 @@ struct tar_stream;
 /* The archive kinds, detected from the magic bytes of the file. */
 enum tar_stream_kind { TAR_PLAIN, TAR_GZIP, TAR_ZSTD };
 
-/* Takes fd (closed by tar_stream_free, or here on failure).  Returns 0 or
- * -errno with a reason in why. */
-int tar_stream_open(int fd, struct tar_stream **out, char *why, size_t why_size);
+/* Takes fd (closed by tar_stream_free, or here on failure); label names
+ * it in messages.  Returns 0 or -errno with a reason in why. */
+int tar_stream_open(int fd, const char *label, struct tar_stream **out, char *why, size_t why_size);
 void tar_stream_free(struct tar_stream *s);
 enum tar_stream_kind tar_stream_kind(const struct tar_stream *s);
 

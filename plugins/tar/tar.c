@@ -58,7 +58,7 @@ tar_load(const char *data, const char *path, void **out, uint64_t *root, char *w
 		snprintf(why, why_size, "out of memory");
 		return -ENOMEM;
 	}
-	ret = tar_stream_open(fd, &l->stream, why, why_size);
+	ret = tar_stream_open(fd, path, &l->stream, why, why_size);
 	if (ret == 0)
 		ret = tar_index_build(&l->index, l->stream, path, why, why_size);
 	if (ret < 0) {
