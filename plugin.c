@@ -86,7 +86,10 @@ static int load_one(struct ovl_plugins *p, const char *entry, size_t len)
 	}
 	*(void **)&entry_fn = dlsym(h, FUSE_OVERLAYFS_PLUGIN_ENTRY);
 	pl = entry_fn ? entry_fn() : NULL;
-	if (!entry_fn)
+	if (!entry_fn && dlsym(h, "plugin_version"))
+		ovl_err("plugin '%s' is a fuse-overlayfs 1.x plugin: that ABI is not supported "
+			"(see <fuse-overlayfs/plugin.h>)", file);
+	else if (!entry_fn)
 		ovl_err("plugin '%s' has no %s(): not a fuse-overlayfs plugin", file,
 			FUSE_OVERLAYFS_PLUGIN_ENTRY);
 	else if (!pl)

@@ -133,10 +133,17 @@ write_through() {
 	local base="upperdir=$UPPER,workdir=$WORK"
 	expect_mount_error "cannot load plugin" -o "$base,lowerdir=$LOWER1,plugins=$TMP/missing.so" "$MNT"
 	expect_mount_error "cannot load plugin" -o "$base,lowerdir=$LOWER1,plugins=$TMP/text.so" "$MNT"
-	expect_mount_error "not a fuse-overlayfs plugin" -o "$base,lowerdir=$LOWER1,plugins=$TMP/noentry.so" "$MNT"
+	expect_mount_error "fuse-overlayfs 1.x plugin" -o "$base,lowerdir=$LOWER1,plugins=$TMP/noentry.so" "$MNT"
+	# a shared object that is no plugin at all
+	expect_mount_error "not a fuse-overlayfs plugin" -o "$base,lowerdir=$LOWER1,plugins=$(gcc -print-file-name=libz.so)" "$MNT"
 	expect_mount_error "ABI 2" -o "$base,lowerdir=$LOWER1,plugins=$TMP/abi2.so" "$MNT"
 	expect_mount_error "lacks a required operation" -o "$base,lowerdir=$LOWER1,plugins=$TMP/noread.so" "$MNT"
 	expect_mount_error "is loaded already" -o "$base,lowerdir=$LOWER1,plugins=$TMP/demo.so:$TMP/demo.so" "$MNT"
+	# a bare name is a plugin installed with the program
+	local dir
+	dir="$("$FUSE_OVERLAYFS" --help 2>&1 | sed -n 's/.*installed in \([^ ]*\) .*/\1/p')"
+	[ -n "$dir" ]
+	expect_mount_error "cannot load plugin '$dir/nosuch.so'" -o "$base,lowerdir=$LOWER1,plugins=nosuch" "$MNT"
 	expect_mount_error "no plugin named 'nosuch'" -o "$base,lowerdir=//nosuch/-/x:$LOWER1" "$MNT"
 	expect_mount_error "//NAME/DATA/PATH" -o "$base,lowerdir=//demo:$LOWER1,plugins=$TMP/demo.so" "$MNT"
 	expect_mount_error "//NAME/DATA/PATH" -o "$base,lowerdir=//demo/x/:$LOWER1,plugins=$TMP/demo.so" "$MNT"
@@ -270,4 +277,30 @@ PY
 		assert_output ok
 		ovl_umount
 	done
+}
+
+@test "the man page's example: an image mounted from its layer blobs and a directory" {
+	tar_plugin
+	mkdir -p "$TMP/src1/etc" "$TMP/src2/etc" "$TMP/dir/layer3/etc"
+	echo base >"$TMP/src1/etc/os-release"
+	echo one >"$TMP/src1/etc/only1"
+	echo two >"$TMP/src2/etc/os-release"
+	: >"$TMP/src2/etc/.wh.only1"
+	echo three >"$TMP/dir/layer3/etc/added"
+	pack_layer "$TMP/src1" "$TMP/layer1.tar"
+	pack_layer "$TMP/src2" "$TMP/layer2.tar"
+	gzip "$TMP/layer1.tar"
+	zstd -q --rm "$TMP/layer2.tar"
+	# as written there, but for the plugin's path and the places
+	(cd "$TMP" && "$FUSE_OVERLAYFS" -o plugins="$TAR_SO" \
+		-o lowerdir=dir/layer3://tar/-/layer2.tar.zst://tar/-/layer1.tar.gz \
+		-o upperdir=upper,workdir=work mnt)
+	ovl_wait_until "the mount" mountpoint -q "$MNT"
+	run ls "$MNT/etc"
+	assert_output "$(printf 'added\nos-release')"
+	assert_eq two "$(cat "$MNT/etc/os-release")"
+	echo changed >"$MNT/etc/os-release"
+	assert_eq changed "$(cat "$UPPER/etc/os-release")"
+	umount "$MNT"
+	ovl_wait_until "the tar plugin's servers to exit" no_server_of tar
 }

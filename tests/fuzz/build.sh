@@ -72,4 +72,8 @@ for f in "${FUZZERS[@]}"; do
     "$CC" -fsanitize=fuzzer $SAN -g -o "tests/fuzz/$f" "tests/fuzz/$f.o" tests/fuzz/harness.o \
         "${objs[@]}" "${libs[@]}"
 done
+# fuzz_tar: the tar plugin's sources alone, none of the daemon
+# shellcheck disable=SC2086  # CFLAGS and SAN are lists of flags
+"$CC" $CFLAGS -fsanitize=fuzzer -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$ROOT/plugins" \
+    -o tests/fuzz/fuzz_tar "$HERE/fuzz_tar.c" "$ROOT"/plugins/tar/*.c -lz -lzstd
 echo "$B"

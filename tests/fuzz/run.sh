@@ -10,7 +10,7 @@
 # tests/fuzz/regress/NAME/ and its path printed, with the end of the
 # report.  Exits non-zero if anything failed.
 #
-#   tests/fuzz/run.sh [NAME...]      (default: request options layer)
+#   tests/fuzz/run.sh [NAME...]      (default: request options layer tar)
 #
 # Env: FUZZ_SECONDS (default 60, per fuzzer), FUZZ_TIMEOUT (seconds one
 # input may take, default 20), SKIP_FUZZ_BUILD=1 (use what build.sh built
@@ -26,7 +26,7 @@ HERE=$ROOT/tests/fuzz
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 TIMEOUT=${FUZZ_TIMEOUT:-20}
 NAMES=("$@")
-((${#NAMES[@]})) || NAMES=(request options layer)
+((${#NAMES[@]})) || NAMES=(request options layer tar)
 
 fail_all() {   # every fuzzer fails, for one reason
     for n in "${NAMES[@]}"; do echo "not ok fuzz_$n: $1"; done

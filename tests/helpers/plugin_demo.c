@@ -9,8 +9,8 @@
  *   /sub/link   ->   ../greeting
  *
  * Built with -DDEMO_ABI=N it claims ABI N; with -DDEMO_NO_ENTRY it exports
- * no entry point; with -DDEMO_NO_READ it lacks a required operation: the
- * loader must refuse each.
+ * the symbol of a 1.x plugin instead of the entry point; with -DDEMO_NO_READ
+ * it lacks a required operation: the loader must refuse each.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -195,8 +195,9 @@ const struct fuse_overlayfs_plugin *fuse_overlayfs_plugin_entry(void)
 	return &demo;
 }
 #else
-const struct fuse_overlayfs_plugin *not_the_entry(void)
+/* what a fuse-overlayfs 1.x plugin exports instead */
+int plugin_version(void)
 {
-	return &demo;
+	return demo.abi;
 }
 #endif
