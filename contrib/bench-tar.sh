@@ -10,22 +10,25 @@
 #   kovl      kernel overlayfs on the directory
 #   fo110     Debian's fuse-overlayfs 1.10 on the directory
 #   ours      our fuse-overlayfs on the directory
-#   tar, tgz, tzst   ours on lowerdir=//tar/-/layer.tar (.gz, .zst)
+#   tar, tgz, tzst   ours on lowerdir=//tar/-/layer.tar (.gz, .zst: one
+#             zstd frame, as `zstd` writes it)
+#   tzstf     ours on the same tar compressed by pzstd: one zstd frame per
+#             few MiB, as zstd:chunked layers are many frames
 # Measures, median of REPS, the configurations interleaved:
 #   mount     wall time of the mount command (it returns once mounted;
 #             for tar layers that includes reading the archive and building
 #             its index), ms
 #   first     after a mount and a cold cache: reading one small file deep
 #             in the tree, ms
-#   rand      fio randread, bs 4k, one job, RUNTIME seconds on BIG, cold
-#             cache: MiB/s
+#   rand      fio randread, bs 4k, one job, RANDIOS reads (at most RUNTIME
+#             seconds) on BIG, cold cache: mean latency of a read, µs
 #   rss       memory of the tar plugin's serving process after the walk
 #             (VmRSS), MiB
 # A measurement, not a test: it never judges the figures.
 #
 # Run as root.  Env: FUSE_OVERLAYFS (build/fuse-overlayfs; tar.so next to
 # it), FO110, BENCH_DIR (on ext4), SIZE (500M), NFILES (20000), BIG (128M),
-# RUNTIME (10), REPS (3), CONFIGS.
+# RANDIOS (2000), RUNTIME (20), REPS (3), CONFIGS.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,8 +39,8 @@ BENCH_NAME=bench-tar
 FUSE_OVERLAYFS=${FUSE_OVERLAYFS:-$ROOT/build/fuse-overlayfs}
 FO110=${FO110:-/usr/bin/fuse-overlayfs}
 SIZE=${SIZE:-500M} NFILES=${NFILES:-20000} BIG=${BIG:-128M}
-RUNTIME=${RUNTIME:-10} REPS=${REPS:-3}
-ALL_CONFIGS="native kovl fo110 ours tar tgz tzst"
+RANDIOS=${RANDIOS:-2000} RUNTIME=${RUNTIME:-20} REPS=${REPS:-3}
+ALL_CONFIGS="native kovl fo110 ours tar tgz tzst tzstf"
 # shellcheck disable=SC2206
 CFGS=(${CONFIGS:-$ALL_CONFIGS})
 
@@ -47,6 +50,7 @@ FUSE_OVERLAYFS=$(realpath "$FUSE_OVERLAYFS")
 TAR_SO=$(dirname "$FUSE_OVERLAYFS")/tar.so
 [[ -f $TAR_SO ]] || die "no $TAR_SO next to $FUSE_OVERLAYFS"
 command -v fio >/dev/null || die "fio is missing (contrib/install-deps.sh)"
+command -v pzstd >/dev/null || die "pzstd is missing (apt-get install zstd)"
 wants fo110 && [[ ! -x $FO110 ]] && drop_config fo110 "$FO110 is missing"
 SIZE_B=$(numfmt --from=iec "$SIZE") BIG_B=$(numfmt --from=iec "$BIG")
 ((BIG_B < SIZE_B)) || die "BIG must be smaller than SIZE"
@@ -87,10 +91,11 @@ head -c "$BIG_B" /dev/urandom >"$SRC/big"
 DEEP=$SRC/d42/s0/f00042
 [[ -f $DEEP ]] || DEEP=$(find "$SRC" -type f -name 'f*' | head -n 1)
 DEEP=${DEEP#"$SRC"/}
-say "packing: layer.tar, .tar.gz, .tar.zst"
+say "packing: layer.tar, .tar.gz, .tar.zst, .frames.tar.zst"
 tar --format=pax -C "$SRC" -cf "$BENCH_DIR/layer.tar" .
 gzip -k "$BENCH_DIR/layer.tar"
 zstd -q -T0 "$BENCH_DIR/layer.tar"
+pzstd -q -p "$(nproc)" "$BENCH_DIR/layer.tar" -o "$BENCH_DIR/layer.frames.tar.zst"
 sync
 
 # mount_cfg CFG: mounts CFG on $MNT (nothing for native); prints the ms
@@ -107,6 +112,7 @@ mount_cfg() {
     tar) "$FUSE_OVERLAYFS" -o "plugins=$TAR_SO,lowerdir=//tar/-/$BENCH_DIR/layer.tar,$opts" "$MNT" ;;
     tgz) "$FUSE_OVERLAYFS" -o "plugins=$TAR_SO,lowerdir=//tar/-/$BENCH_DIR/layer.tar.gz,$opts" "$MNT" ;;
     tzst) "$FUSE_OVERLAYFS" -o "plugins=$TAR_SO,lowerdir=//tar/-/$BENCH_DIR/layer.tar.zst,$opts" "$MNT" ;;
+    tzstf) "$FUSE_OVERLAYFS" -o "plugins=$TAR_SO,lowerdir=//tar/-/$BENCH_DIR/layer.frames.tar.zst,$opts" "$MNT" ;;
     esac
     t1=$(date +%s%N)
     echo $(((t1 - t0) / 1000000))
@@ -128,17 +134,18 @@ for ((rep = 1; rep <= REPS; rep++)); do
         echo "first $c $first" >>"$RES/results"
         cold_cache
         fio --name="$c" --filename="$d/big" --rw=randread --bs=4k --ioengine=sync \
-            --size="$BIG_B" --invalidate=0 --time_based --runtime="$RUNTIME" --numjobs=1 \
-            --output-format=json --output="$RES/fio.$c.$rep.json" >/dev/null
-        bw=$(python3 -c 'import json,sys; t=open(sys.argv[1]).read(); print("%.1f" % (json.loads(t[t.index("{"):])["jobs"][0]["read"]["bw_bytes"] / 1048576))' "$RES/fio.$c.$rep.json")
-        echo "rand $c $bw" >>"$RES/results"
+            --size="$BIG_B" --number_ios="$RANDIOS" --invalidate=0 --runtime="$RUNTIME" \
+            --numjobs=1 --output-format=json --output="$RES/fio.$c.$rep.json" >/dev/null
+        lat=$(python3 -c 'import json,sys; t=open(sys.argv[1]).read(); print("%.0f" % (json.loads(t[t.index("{"):])["jobs"][0]["read"]["clat_ns"]["mean"] / 1000))' "$RES/fio.$c.$rep.json")
+        echo "rand $c $lat" >>"$RES/results"
         if [[ $c == t* ]]; then
             find "$d" -type f -size -1 >/dev/null   # the whole tree looked up
-            pid=$(pgrep -x plugin:tar | head -n 1)
-            rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
-            echo "rss $c $rss" >>"$RES/results"
+            # the newest server is this mount's
+            pid=$(pgrep -n -x plugin:tar || true)
+            rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || true)
+            [[ -z $rss ]] || echo "rss $c $rss" >>"$RES/results"
         fi
-        say "rep $rep/$REPS $c: mount ${ms} ms, first read $first ms, randread $bw MiB/s"
+        say "rep $rep/$REPS $c: mount ${ms} ms, first read $first ms, randread 4k $lat µs"
         unmount
     done
 done
@@ -147,14 +154,15 @@ med() { awk -v k="$1" -v c="$2" '$1 == k && $2 == c { print $3 }' "$RES/results"
 echo
 echo "## Tar layers: $NFILES files, $SIZE ($BIG in one file)"
 echo
-echo "date $(date -u '+%Y-%m-%d %H:%M UTC') | kernel $(uname -r) | $(nproc) cpus | REPS=$REPS RUNTIME=${RUNTIME}s"
-echo "| layer | tar | .tar.gz | .tar.zst |"
-echo "| --- | --- | --- | --- |"
-printf '| size (MiB) | %s | %s | %s |\n' \
-    "$(du -m "$BENCH_DIR/layer.tar" | cut -f1)" "$(du -m "$BENCH_DIR/layer.tar.gz" | cut -f1)" \
-    "$(du -m "$BENCH_DIR/layer.tar.zst" | cut -f1)"
+echo "date $(date -u '+%Y-%m-%d %H:%M UTC') | kernel $(uname -r) | $(nproc) cpus | REPS=$REPS RANDIOS=$RANDIOS RUNTIME=${RUNTIME}s"
 echo
-echo "| config | mount (ms) | first read (ms) | randread 4k (MiB/s) | vs native | vs kovl | vs fo110 | plugin RSS (MiB) |"
+echo "| layer | tar | .tar.gz | .tar.zst | .frames.tar.zst |"
+echo "| --- | --- | --- | --- | --- |"
+printf '| size (MiB) | %s | %s | %s | %s |\n' \
+    "$(du -m "$BENCH_DIR/layer.tar" | cut -f1)" "$(du -m "$BENCH_DIR/layer.tar.gz" | cut -f1)" \
+    "$(du -m "$BENCH_DIR/layer.tar.zst" | cut -f1)" "$(du -m "$BENCH_DIR/layer.frames.tar.zst" | cut -f1)"
+echo
+echo "| config | mount (ms) | first read (ms) | randread 4k (µs) | vs native | vs kovl | vs fo110 | plugin RSS (MiB) |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 nat=$(med rand native) kov=$(med rand kovl) fo=$(med rand fo110)
 for c in "${CFGS[@]}"; do
