@@ -29,8 +29,15 @@
  * cheaply, but a backward seek (outside the cached chunk) decompresses
  * again from the frame start.
  *
- * Both readers keep the last decompressed chunk (OUT_SIZE bytes) as a
- * cache, so sequential reads of small pieces do not repeat work.
+ * The random reader keeps its last decompressed chunk (OUT_SIZE bytes) as
+ * a cache, so sequential reads of small pieces do not repeat work.
+ *
+ * Integrity: the indexing pass decompresses everything up to the end of
+ * the tar data, so zlib and zstd have checked it then.  A read that later
+ * fails to decompress (the file changed under us) gets -EIO and the
+ * reader starts again from a checkpoint on the next read.  Resumed raw
+ * deflate has no CRC to check, and a zstd frame's checksum comes only at
+ * its end, so damage made after indexing may also read as wrong bytes.
  */
 #include "stream.h"
 
