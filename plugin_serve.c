@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/mount.h>
 #include <signal.h>
 #include <stdio.h>
@@ -297,6 +298,74 @@ static void sv_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &st);
 }
 
+static void sv_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct served *s = served(req);
+	int64_t (*op)(void *, uint64_t, uint64_t, int64_t, int) = OP(s, lseek);
+	int64_t ret;
+
+	if (!op || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+		fuse_reply_err(req, ENOSYS);   /* the kernel's own: all data */
+		return;
+	}
+	ret = op(s->layer, to_node(s, ino), fi->fh, off, whence);
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else
+		fuse_reply_lseek(req, ret);
+}
+
+/*
+ * Inode flags (chattr) are read through ioctls: FS_IOC_GETFLAGS, and
+ * FS_IOC_FSGETXATTR, whose flags are the same ones in other bits.  Any
+ * other ioctl, or a plugin without getflags: ENOTTY, as a filesystem
+ * without flags answers, which the overlay takes as none.
+ */
+static const struct {
+	uint32_t flag, xflag;
+} xflags[] = {
+	{ FS_IMMUTABLE_FL, FS_XFLAG_IMMUTABLE }, { FS_APPEND_FL, FS_XFLAG_APPEND },
+	{ FS_SYNC_FL, FS_XFLAG_SYNC },           { FS_NOATIME_FL, FS_XFLAG_NOATIME },
+	{ FS_NODUMP_FL, FS_XFLAG_NODUMP },       { FS_DAX_FL, FS_XFLAG_DAX },
+	{ FS_PROJINHERIT_FL, FS_XFLAG_PROJINHERIT },
+};
+
+static void sv_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	struct served *s = served(req);
+	int (*op)(void *, uint64_t, uint32_t *) = OP(s, getflags);
+	struct fsxattr fa = { 0 };
+	uint32_t fl = 0;
+	int ret;
+
+	(void)arg;
+	(void)fi;
+	(void)flags;
+	(void)in_buf;
+	(void)in_bufsz;
+	if (!op || (cmd != FS_IOC_GETFLAGS && cmd != FS_IOC_FSGETXATTR)) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	ret = op(s->layer, to_node(s, ino), &fl);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	if (cmd == FS_IOC_GETFLAGS) {
+		int out = (int)fl;   /* the kernel's FS_IOC_GETFLAGS takes an int */
+		fuse_reply_ioctl(req, 0, &out, out_bufsz < sizeof(out) ? out_bufsz : sizeof(out));
+		return;
+	}
+	for (size_t i = 0; i < sizeof(xflags) / sizeof(xflags[0]); i++)
+		if (fl & xflags[i].flag)
+			fa.fsx_xflags |= xflags[i].xflag;
+	fuse_reply_ioctl(req, 0, &fa, out_bufsz < sizeof(fa) ? out_bufsz : sizeof(fa));
+}
+
 static const struct fuse_lowlevel_ops served_ops = {
 	.lookup = sv_lookup,
 	.forget = sv_forget,
@@ -310,6 +379,8 @@ static const struct fuse_lowlevel_ops served_ops = {
 	.listxattr = sv_listxattr,
 	.getxattr = sv_getxattr,
 	.statfs = sv_statfs,
+	.lseek = sv_lseek,
+	.ioctl = sv_ioctl,
 };
 
 /*

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -313,6 +315,33 @@ static int direct_statfs(void *layer, struct statvfs *st)
 	return root && fstatvfs(root->fd, st) == 0 ? 0 : -errno;
 }
 
+static int64_t direct_lseek(void *layer, uint64_t id, uint64_t fh, int64_t off, int whence)
+{
+	off_t ret;
+
+	(void)layer;
+	(void)id;
+	ret = lseek((int)fh, (off_t)off, whence);
+	return ret < 0 ? -errno : ret;
+}
+
+static int direct_getflags(void *layer, uint64_t id, uint32_t *flags)
+{
+	struct node *n = node_of(layer, id);
+	char pp[32];
+	int fd, ret, v = 0;
+
+	if (!n)
+		return -ESTALE;
+	fd = open(proc_path(pp, n->fd), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = ioctl(fd, FS_IOC_GETFLAGS, &v) < 0 ? -errno : 0;
+	close(fd);
+	*flags = (uint32_t)v;
+	return ret;
+}
+
 const struct fuse_overlayfs_plugin ovl_plugin_direct = {
 	.abi = FUSE_OVERLAYFS_PLUGIN_ABI,
 	.size = sizeof(struct fuse_overlayfs_plugin),
@@ -330,4 +359,6 @@ const struct fuse_overlayfs_plugin ovl_plugin_direct = {
 	.listxattr = direct_listxattr,
 	.getxattr = direct_getxattr,
 	.statfs = direct_statfs,
+	.lseek = direct_lseek,
+	.getflags = direct_getflags,
 };

@@ -120,6 +120,21 @@ struct fuse_overlayfs_plugin {
 
 	/* Optional.  Sizes for statfs(2) on the layer (none: all zero). */
 	int (*statfs)(void *layer, struct statvfs *st);
+
+	/*
+	 * Optional.  The holes of a sparse regular file, as lseek(2) finds
+	 * them: whence SEEK_DATA or SEEK_HOLE, from off; the offset found, or
+	 * -ENXIO at or past the end.  Without it a file is all data.
+	 */
+	int64_t (*lseek)(void *layer, uint64_t node, uint64_t fh, int64_t off, int whence);
+
+	/*
+	 * Optional.  The inode flags of a regular file or directory, as
+	 * FS_IOC_GETFLAGS gives them (FS_IMMUTABLE_FL, FS_APPEND_FL,
+	 * FS_NODUMP_FL...: chattr(1)); a copy-up keeps them.  Without it
+	 * the layer's objects have none.
+	 */
+	int (*getflags)(void *layer, uint64_t node, uint32_t *flags);
 };
 
 /* The one symbol a plugin exports. */
