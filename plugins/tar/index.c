@@ -109,8 +109,7 @@ berr(struct builder *b, int err, const char *fmt, ...)
 
 /* An octal field: leading spaces, digits, then spaces or NULs to the end
  * (all blank is 0). */
-static bool
-parse_octal(const unsigned char *f, size_t len, uint64_t *out)
+static bool parse_octal(const unsigned char *f, size_t len, uint64_t *out)
 {
 	size_t i = 0;
 	uint64_t v = 0;
@@ -132,8 +131,7 @@ parse_octal(const unsigned char *f, size_t len, uint64_t *out)
 /* A numeric field: octal, or GNU base-256 (high bit of the first byte
  * set, then a big-endian two's complement number).  Negative values are
  * only for times: *neg says so. */
-static bool
-parse_number(const unsigned char *f, size_t len, uint64_t *out, bool *neg)
+static bool parse_number(const unsigned char *f, size_t len, uint64_t *out, bool *neg)
 {
 	*neg = false;
 	if (!(f[0] & 0x80))
@@ -157,16 +155,14 @@ parse_number(const unsigned char *f, size_t len, uint64_t *out, bool *neg)
 	return true;
 }
 
-static bool
-parse_unsigned(const unsigned char *f, size_t len, uint64_t max, uint64_t *out)
+static bool parse_unsigned(const unsigned char *f, size_t len, uint64_t max, uint64_t *out)
 {
 	bool neg;
 
 	return parse_number(f, len, out, &neg) && !neg && *out <= max;
 }
 
-static bool
-parse_time(const unsigned char *f, size_t len, int64_t *out)
+static bool parse_time(const unsigned char *f, size_t len, int64_t *out)
 {
 	uint64_t v;
 	bool neg;
@@ -178,8 +174,7 @@ parse_time(const unsigned char *f, size_t len, int64_t *out)
 }
 
 /* A PAX decimal: digits only. */
-static bool
-parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
+static bool parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 
@@ -199,8 +194,7 @@ parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
 
 /* A PAX time: [-]seconds[.fraction]; the fraction is kept to the
  * nanosecond. */
-static bool
-parse_pax_time(const char *s, size_t len, int64_t *sec, uint32_t *ns)
+static bool parse_pax_time(const char *s, size_t len, int64_t *sec, uint32_t *ns)
 {
 	bool neg = len > 0 && s[0] == '-';
 	size_t i = neg ? 1 : 0, dot = i;
@@ -231,8 +225,7 @@ parse_pax_time(const char *s, size_t len, int64_t *sec, uint32_t *ns)
 
 /* --- the arena and the tables --- */
 
-static int
-grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
+static int grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
 {
 	if (need <= *cap)
 		return 0;
@@ -253,8 +246,7 @@ grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
 }
 
 /* Stores len bytes (plus a NUL) in the arena: *off is where. */
-static int
-arena_add(struct tar_index *idx, const char *data, size_t len, uint32_t *off)
+static int arena_add(struct tar_index *idx, const char *data, size_t len, uint32_t *off)
 {
 	uint32_t end;
 
@@ -269,8 +261,7 @@ arena_add(struct tar_index *idx, const char *data, size_t len, uint32_t *off)
 	return 0;
 }
 
-static int
-node_new(struct tar_index *idx, uint32_t *n)
+static int node_new(struct tar_index *idx, uint32_t *n)
 {
 	if (idx->nnodes == UINT32_MAX
 	    || grow((void **) &idx->nodes, &idx->nodes_cap, idx->nnodes + 1, sizeof(*idx->nodes)) < 0)
@@ -281,8 +272,7 @@ node_new(struct tar_index *idx, uint32_t *n)
 	return 0;
 }
 
-static uint64_t
-hash_key(uint32_t parent, const char *name, size_t len)
+static uint64_t hash_key(uint32_t parent, const char *name, size_t len)
 {
 	uint64_t h = 0xcbf29ce484222325ull ^ parent;
 
@@ -291,8 +281,7 @@ hash_key(uint32_t parent, const char *name, size_t len)
 	return h ^ (h >> 29);
 }
 
-static bool
-dirent_is(const struct tar_index *idx, const struct tar_dirent *d, uint32_t parent,
+static bool dirent_is(const struct tar_index *idx, const struct tar_dirent *d, uint32_t parent,
 	  const char *name, size_t len)
 {
 	const char *s = idx->arena + d->name;
@@ -302,8 +291,8 @@ dirent_is(const struct tar_index *idx, const struct tar_dirent *d, uint32_t pare
 
 /* The slot of (parent, name) in the hash table: its dirent + 1, or the
  * empty slot where it would go. */
-static uint32_t *
-hash_slot(const struct tar_index *idx, uint32_t parent, const char *name, size_t len)
+static uint32_t *hash_slot(const struct tar_index *idx, uint32_t parent, const char *name,
+		size_t len)
 {
 	uint32_t mask = idx->hash_size - 1;
 	uint32_t i = (uint32_t) hash_key(parent, name, len) & mask;
@@ -313,8 +302,7 @@ hash_slot(const struct tar_index *idx, uint32_t parent, const char *name, size_t
 	return &idx->hash[i];
 }
 
-static int
-hash_grow(struct tar_index *idx)
+static int hash_grow(struct tar_index *idx)
 {
 	uint32_t size = idx->hash_size ? idx->hash_size * 2 : 1024;
 
@@ -339,24 +327,25 @@ hash_grow(struct tar_index *idx)
 }
 
 /* The dirent of name in dir, or NULL. */
-static struct tar_dirent *
-dirent_find(struct tar_index *idx, uint32_t dir, const char *name, size_t len)
+static struct tar_dirent *dirent_find(struct tar_index *idx, uint32_t dir, const char *name,
+		size_t len)
 {
 	uint32_t v = *hash_slot(idx, dir, name, len);
 
 	return v ? &idx->dirents[v - 1] : NULL;
 }
 
-static int
-dirent_add(struct tar_index *idx, uint32_t dir, const char *name, size_t len, uint32_t node)
+static int dirent_add(struct tar_index *idx, uint32_t dir, const char *name, size_t len,
+		uint32_t node)
 {
 	uint32_t off;
 
 	if ((idx->hash_used + 1) * 2 > idx->hash_size && hash_grow(idx) < 0)
 		return -ENOMEM;
-	if (idx->ndirents == UINT32_MAX - 1
-	    || grow((void **) &idx->dirents, &idx->dirents_cap, idx->ndirents + 1, sizeof(*idx->dirents)) < 0
-	    || arena_add(idx, name, len, &off) < 0)
+	if (idx->ndirents == UINT32_MAX - 1 ||
+	    grow((void **)&idx->dirents, &idx->dirents_cap, idx->ndirents + 1,
+		 sizeof(*idx->dirents)) < 0 ||
+	    arena_add(idx, name, len, &off) < 0)
 		return -ENOMEM;
 	uint32_t *slot = hash_slot(idx, dir, name, len);
 	idx->dirents[idx->ndirents] = (struct tar_dirent) { .name = off, .parent = dir, .node = node };
@@ -367,16 +356,14 @@ dirent_add(struct tar_index *idx, uint32_t dir, const char *name, size_t len, ui
 
 /* --- reading the archive --- */
 
-static int
-stream_fail(struct builder *b, ssize_t r)
+static int stream_fail(struct builder *b, ssize_t r)
 {
 	if (r == -ENOMEM)
 		return berr(b, -ENOMEM, "out of memory");
 	return berr(b, -EIO, "%s at byte %" PRIu64, tar_stream_error(b->s), tar_stream_tell(b->s));
 }
 
-static int
-read_exact(struct builder *b, void *buf, size_t size)
+static int read_exact(struct builder *b, void *buf, size_t size)
 {
 	ssize_t r = tar_stream_read(b->s, buf, size);
 
@@ -387,8 +374,7 @@ read_exact(struct builder *b, void *buf, size_t size)
 	return 0;
 }
 
-static int
-skip_exact(struct builder *b, uint64_t size)
+static int skip_exact(struct builder *b, uint64_t size)
 {
 	int r = tar_stream_skip(b->s, size);
 
@@ -398,8 +384,7 @@ skip_exact(struct builder *b, uint64_t size)
 }
 
 /* size rounded up to whole blocks, or false on overflow. */
-static bool
-padded(uint64_t size, uint64_t *out)
+static bool padded(uint64_t size, uint64_t *out)
 {
 	if (__builtin_add_overflow(size, BLOCK - 1, out))
 		return false;
@@ -409,8 +394,8 @@ padded(uint64_t size, uint64_t *out)
 
 /* Reads a member's data (at most max bytes) into a new NUL-terminated
  * buffer. */
-static int
-read_member(struct builder *b, uint64_t size, uint64_t max, const char *what, char **out, size_t *len)
+static int read_member(struct builder *b, uint64_t size, uint64_t max, const char *what,
+		char **out, size_t *len)
 {
 	uint64_t total;
 
@@ -435,8 +420,7 @@ read_member(struct builder *b, uint64_t size, uint64_t max, const char *what, ch
 	return 0;
 }
 
-static bool
-checksum_ok(const unsigned char *h)
+static bool checksum_ok(const unsigned char *h)
 {
 	uint64_t want;
 	unsigned sum = 0;
@@ -454,8 +438,7 @@ checksum_ok(const unsigned char *h)
 	return want == sum || (int64_t) want == ssum;
 }
 
-static bool
-all_zero(const unsigned char *h)
+static bool all_zero(const unsigned char *h)
 {
 	for (size_t i = 0; i < BLOCK; i++)
 		if (h[i])
@@ -465,8 +448,8 @@ all_zero(const unsigned char *h)
 
 /* --- PAX --- */
 
-static int
-add_xattr(struct builder *b, struct entry *e, const char *name, size_t name_len, const char *value,
+static int add_xattr(struct builder *b, struct entry *e, const char *name, size_t name_len,
+		const char *value,
 	  size_t value_len)
 {
 	if (name_len == 0 || name_len > 255 || memchr(name, '\0', name_len))
@@ -491,11 +474,12 @@ add_xattr(struct builder *b, struct entry *e, const char *name, size_t name_len,
 
 #define KEY_IS(k, kl, lit) ((kl) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
 #define XATTR_PREFIX "SCHILY.xattr."
+#define XATTR_PREFIX_LEN (sizeof(XATTR_PREFIX) - 1)
 
 /* One PAX record key=value applied to e; global records leave the
  * entry's own path, link and size alone. */
-static int
-pax_record(struct builder *b, struct entry *e, bool global, const char *k, size_t kl, const char *v,
+static int pax_record(struct builder *b, struct entry *e, bool global, const char *k,
+		size_t kl, const char *v,
 	   size_t vl)
 {
 	uint64_t n;
@@ -528,8 +512,8 @@ pax_record(struct builder *b, struct entry *e, bool global, const char *k, size_
 		ok = e->has_atime = parse_pax_time(v, vl, &e->atime, &e->atime_ns);
 	} else if (KEY_IS(k, kl, "ctime")) {
 		ok = e->has_ctime = parse_pax_time(v, vl, &e->ctime, &e->ctime_ns);
-	} else if (kl > sizeof(XATTR_PREFIX) - 1 && memcmp(k, XATTR_PREFIX, sizeof(XATTR_PREFIX) - 1) == 0) {
-		return add_xattr(b, e, k + sizeof(XATTR_PREFIX) - 1, kl - (sizeof(XATTR_PREFIX) - 1), v, vl);
+	} else if (kl > XATTR_PREFIX_LEN && memcmp(k, XATTR_PREFIX, XATTR_PREFIX_LEN) == 0) {
+		return add_xattr(b, e, k + XATTR_PREFIX_LEN, kl - XATTR_PREFIX_LEN, v, vl);
 	}
 	if (!ok)
 		return berr(b, -EINVAL, "bad PAX %.*s at byte %" PRIu64, (int) kl, k, b->hdr_off);
@@ -538,8 +522,7 @@ pax_record(struct builder *b, struct entry *e, bool global, const char *k, size_
 
 /* PAX data: records "LEN KEY=VALUE\n", LEN counting the whole record, so
  * values may hold any byte. */
-static int
-pax_apply(struct builder *b, struct entry *e, const char *data, size_t len, bool global)
+static int pax_apply(struct builder *b, struct entry *e, const char *data, size_t len, bool global)
 {
 	size_t p = 0;
 
@@ -565,8 +548,7 @@ pax_apply(struct builder *b, struct entry *e, const char *data, size_t len, bool
 
 /* --- the tree --- */
 
-static const char *
-type_name(char type)
+static const char *type_name(char type)
 {
 	switch (type) {
 	case '1': return "hard link";
@@ -578,8 +560,8 @@ type_name(char type)
 
 /* Walks path (already checked) to its parent directory, making missing
  * directories when create; *name is its last component (NULL: the root). */
-static int
-walk(struct builder *b, const struct entry *e, const char *path, size_t len, bool create, uint32_t *dir,
+static int walk(struct builder *b, const struct entry *e, const char *path, size_t len,
+		bool create, uint32_t *dir,
      const char **name, size_t *name_len)
 {
 	struct tar_index *idx = b->idx;
@@ -634,8 +616,7 @@ walk(struct builder *b, const struct entry *e, const char *path, size_t len, boo
 	return 0;
 }
 
-static int
-check_path(struct builder *b, const struct entry *e, const char *path, size_t len)
+static int check_path(struct builder *b, const struct entry *e, const char *path, size_t len)
 {
 	if (len == 0)
 		return berr(b, -EINVAL, "%s with an empty name at byte %" PRIu64, type_name(e->type), b->hdr_off);
@@ -647,8 +628,7 @@ check_path(struct builder *b, const struct entry *e, const char *path, size_t le
 	return 0;
 }
 
-static uint32_t
-type_mode(char type)
+static uint32_t type_mode(char type)
 {
 	switch (type) {
 	case '2': return S_IFLNK;
@@ -661,8 +641,7 @@ type_mode(char type)
 }
 
 /* Gives node n the entry's attributes (the type bits it already has). */
-static int
-node_set(struct builder *b, uint32_t n, const struct entry *e, uint64_t data_off)
+static int node_set(struct builder *b, uint32_t n, const struct entry *e, uint64_t data_off)
 {
 	struct tar_index *idx = b->idx;
 	struct tar_node *t = &idx->nodes[n];
@@ -710,8 +689,8 @@ node_set(struct builder *b, uint32_t n, const struct entry *e, uint64_t data_off
 }
 
 /* A hard link: the same node as its target, an earlier non-directory. */
-static int
-insert_link(struct builder *b, const struct entry *e, uint32_t dir, const char *name, size_t nlen)
+static int insert_link(struct builder *b, const struct entry *e, uint32_t dir,
+		const char *name, size_t nlen)
 {
 	struct tar_index *idx = b->idx;
 	uint32_t tdir;
@@ -738,8 +717,7 @@ insert_link(struct builder *b, const struct entry *e, uint32_t dir, const char *
 
 /* Puts the entry in the tree: a later entry replaces an earlier one of the
  * same name, except that a directory over a directory only updates it. */
-static int
-insert(struct builder *b, const struct entry *e, uint64_t data_off)
+static int insert(struct builder *b, const struct entry *e, uint64_t data_off)
 {
 	struct tar_index *idx = b->idx;
 	uint32_t dir, n;
@@ -774,15 +752,13 @@ insert(struct builder *b, const struct entry *e, uint64_t data_off)
 
 /* --- headers --- */
 
-static bool
-is_regular_type(char t)
+static bool is_regular_type(char t)
 {
 	return t == '0' || t == '\0' || t == '7';
 }
 
 /* The ustar/GNU fields of header h into e. */
-static int
-parse_header(struct builder *b, const unsigned char *h, struct entry *e)
+static int parse_header(struct builder *b, const unsigned char *h, struct entry *e)
 {
 	uint64_t v;
 
@@ -826,8 +802,7 @@ parse_header(struct builder *b, const unsigned char *h, struct entry *e)
 
 /* Applies the extended headers that came before: GNU long names, then
  * PAX (global first, then the entry's own). */
-static int
-apply_extended(struct builder *b, struct entry *e)
+static int apply_extended(struct builder *b, struct entry *e)
 {
 	int ret = 0;
 
@@ -849,8 +824,7 @@ apply_extended(struct builder *b, struct entry *e)
 	return ret;
 }
 
-static void
-clear_extended(struct builder *b)
+static void clear_extended(struct builder *b)
 {
 	free(b->longname);
 	free(b->longlink);
@@ -859,8 +833,7 @@ clear_extended(struct builder *b)
 }
 
 /* One member of a type that carries a file (or nothing). */
-static int
-do_entry(struct builder *b, const unsigned char *h)
+static int do_entry(struct builder *b, const unsigned char *h)
 {
 	struct entry e = { 0 };
 	int ret = parse_header(b, h, &e);
@@ -891,8 +864,7 @@ do_entry(struct builder *b, const unsigned char *h)
 
 /* One header block at the current position.  Returns 1 at the end of the
  * archive, 0 to go on, or -errno. */
-static int
-do_header(struct builder *b)
+static int do_header(struct builder *b)
 {
 	unsigned char h[BLOCK];
 	uint64_t size, total;
@@ -929,8 +901,7 @@ do_header(struct builder *b)
 
 /* --- finishing --- */
 
-static int
-cmp_dirent(const void *a, const void *b, void *arg)
+static int cmp_dirent(const void *a, const void *b, void *arg)
 {
 	const struct tar_index *idx = arg;
 	const struct tar_dirent *x = &idx->dirents[*(const uint32_t *) a];
@@ -940,8 +911,7 @@ cmp_dirent(const void *a, const void *b, void *arg)
 }
 
 /* Groups each directory's entries, sorted by name. */
-static int
-make_children(struct tar_index *idx)
+static int make_children(struct tar_index *idx)
 {
 	uint32_t pos = 0;
 
@@ -969,8 +939,7 @@ make_children(struct tar_index *idx)
 
 /* Link counts and statfs totals, over what the root reaches (an entry
  * replaced by a later one leaves objects nothing names). */
-static int
-count_links(struct tar_index *idx)
+static int count_links(struct tar_index *idx)
 {
 	uint32_t *stack = malloc((size_t) idx->nnodes * sizeof(*stack));
 	uint32_t top = 0;
@@ -1008,8 +977,8 @@ count_links(struct tar_index *idx)
 	return 0;
 }
 
-int
-tar_index_build(struct tar_index *idx, struct tar_stream *s, const char *label, char *why, size_t why_size)
+int tar_index_build(struct tar_index *idx, struct tar_stream *s, const char *label, char *why,
+		size_t why_size)
 {
 	struct builder b = { .idx = idx, .s = s, .label = label, .why = why, .why_size = why_size };
 	uint32_t root, dummy;
@@ -1043,8 +1012,7 @@ out:
 	return ret;
 }
 
-void
-tar_index_free(struct tar_index *idx)
+void tar_index_free(struct tar_index *idx)
 {
 	free(idx->nodes);
 	free(idx->dirents);
@@ -1055,16 +1023,14 @@ tar_index_free(struct tar_index *idx)
 	memset(idx, 0, sizeof(*idx));
 }
 
-const struct tar_node *
-tar_index_node(const struct tar_index *idx, uint64_t n)
+const struct tar_node *tar_index_node(const struct tar_index *idx, uint64_t n)
 {
 	if (n == 0 || n >= idx->nnodes)
 		return NULL;
 	return &idx->nodes[n];
 }
 
-uint32_t
-tar_index_lookup(const struct tar_index *idx, uint64_t dir, const char *name)
+uint32_t tar_index_lookup(const struct tar_index *idx, uint64_t dir, const char *name)
 {
 	const struct tar_node *d = tar_index_node(idx, dir);
 

@@ -117,8 +117,7 @@ struct tar_stream {
 	struct decoder *rd;   /* the random reader's */
 };
 
-static ssize_t
-pread_full(int fd, void *buf, size_t size, uint64_t off)
+static ssize_t pread_full(int fd, void *buf, size_t size, uint64_t off)
 {
 	size_t done = 0;
 
@@ -138,8 +137,7 @@ pread_full(int fd, void *buf, size_t size, uint64_t off)
 
 /* --- checkpoints --- */
 
-static int
-cp_append(struct tar_stream *s, const struct checkpoint *cp)
+static int cp_append(struct tar_stream *s, const struct checkpoint *cp)
 {
 	if (s->ncps == s->cps_cap) {
 		size_t cap = s->cps_cap ? s->cps_cap * 2 : 64;
@@ -156,8 +154,7 @@ cp_append(struct tar_stream *s, const struct checkpoint *cp)
 
 /* Too many windows: double the span and keep only the window checkpoints
  * at least a span apart (member starts stay, they cost no window). */
-static void
-cp_thin(struct tar_stream *s)
+static void cp_thin(struct tar_stream *s)
 {
 	size_t j = 0;
 	uint64_t last = 0;
@@ -181,8 +178,7 @@ cp_thin(struct tar_stream *s)
 }
 
 /* The last checkpoint at or before off (the first one is at 0). */
-static const struct checkpoint *
-cp_find(const struct tar_stream *s, uint64_t off)
+static const struct checkpoint *cp_find(const struct tar_stream *s, uint64_t off)
 {
 	size_t lo = 0, hi = s->ncps;
 
@@ -199,16 +195,14 @@ cp_find(const struct tar_stream *s, uint64_t off)
 
 /* --- input --- */
 
-static uint64_t
-in_offset(const struct decoder *d)
+static uint64_t in_offset(const struct decoder *d)
 {
 	return d->in_end - (d->in_len - d->in_pos);
 }
 
 /* Makes at least want bytes available in d->in (fewer at the end of the
  * file).  Returns the count available or -errno. */
-static ssize_t
-in_fill(struct decoder *d, size_t want)
+static ssize_t in_fill(struct decoder *d, size_t want)
 {
 	size_t avail = d->in_len - d->in_pos;
 
@@ -225,8 +219,7 @@ in_fill(struct decoder *d, size_t want)
 	return (ssize_t) d->in_len;
 }
 
-static int
-fail(struct decoder *d, const char *why)
+static int fail(struct decoder *d, const char *why)
 {
 	d->s->err = why;
 	return -EIO;
@@ -234,8 +227,7 @@ fail(struct decoder *d, const char *why)
 
 /* --- gzip --- */
 
-static int
-gz_checkpoint(struct decoder *d)
+static int gz_checkpoint(struct decoder *d)
 {
 	struct tar_stream *s = d->s;
 	struct checkpoint cp = {
@@ -268,8 +260,7 @@ gz_checkpoint(struct decoder *d)
  * itself), then either another member starts or the data is over
  * (anything else after the last member is ignored, as gzip -d does with
  * zero padding). */
-static int
-gz_member_end(struct decoder *d)
+static int gz_member_end(struct decoder *d)
 {
 	if (d->raw) {
 		ssize_t r = in_fill(d, 8);
@@ -299,8 +290,7 @@ gz_member_end(struct decoder *d)
 	return 0;
 }
 
-static bool
-gz_at_boundary(const struct decoder *d)
+static bool gz_at_boundary(const struct decoder *d)
 {
 	/* 128: just after a block's end (or the header); 64: last block,
 	 * after which only the trailer comes */
@@ -308,8 +298,7 @@ gz_at_boundary(const struct decoder *d)
 }
 
 /* One inflate() step into the output chunk.  Returns 0 or -errno. */
-static int
-gz_step(struct decoder *d)
+static int gz_step(struct decoder *d)
 {
 	ssize_t avail = in_fill(d, 1);
 
@@ -342,8 +331,7 @@ gz_step(struct decoder *d)
 	return 0;
 }
 
-static int
-gz_restart(struct decoder *d, const struct checkpoint *cp)
+static int gz_restart(struct decoder *d, const struct checkpoint *cp)
 {
 	if (!d->z_ready) {
 		memset(&d->z, 0, sizeof(d->z));
@@ -371,8 +359,7 @@ gz_restart(struct decoder *d, const struct checkpoint *cp)
 
 /* --- zstd --- */
 
-static int
-zs_step(struct decoder *d)
+static int zs_step(struct decoder *d)
 {
 	ssize_t avail = in_fill(d, 1);
 
@@ -411,8 +398,7 @@ zs_step(struct decoder *d)
 	return 0;
 }
 
-static int
-zs_restart(struct decoder *d)
+static int zs_restart(struct decoder *d)
 {
 	if (d->zs == NULL) {
 		d->zs = ZSTD_createDStream();
@@ -426,8 +412,7 @@ zs_restart(struct decoder *d)
 
 /* --- decoder --- */
 
-static struct decoder *
-dec_new(struct tar_stream *s, bool record)
+static struct decoder *dec_new(struct tar_stream *s, bool record)
 {
 	struct decoder *d = calloc(1, sizeof(*d));
 
@@ -446,8 +431,7 @@ dec_new(struct tar_stream *s, bool record)
 	return d;
 }
 
-static void
-dec_free(struct decoder *d)
+static void dec_free(struct decoder *d)
 {
 	if (d == NULL)
 		return;
@@ -460,8 +444,7 @@ dec_free(struct decoder *d)
 }
 
 /* Positions d at checkpoint cp with an empty chunk. */
-static int
-dec_restart(struct decoder *d, const struct checkpoint *cp)
+static int dec_restart(struct decoder *d, const struct checkpoint *cp)
 {
 	int ret = 0;
 
@@ -484,8 +467,7 @@ dec_restart(struct decoder *d, const struct checkpoint *cp)
 
 /* Drops the current chunk and decompresses the next one (as full as the
  * data allows).  Returns the count made, 0 at the end, or -errno. */
-static ssize_t
-dec_next_chunk(struct decoder *d)
+static ssize_t dec_next_chunk(struct decoder *d)
 {
 	d->out_start += d->out_len;
 	d->out_len = d->out_pos = 0;
@@ -525,8 +507,7 @@ dec_next_chunk(struct decoder *d)
 
 /* --- public --- */
 
-static enum tar_stream_kind
-detect(const unsigned char *m, size_t len)
+static enum tar_stream_kind detect(const unsigned char *m, size_t len)
 {
 	if (len >= 2 && m[0] == 0x1f && m[1] == 0x8b)
 		return TAR_GZIP;
@@ -538,8 +519,7 @@ detect(const unsigned char *m, size_t len)
 	return TAR_PLAIN;
 }
 
-int
-tar_stream_open(int fd, const char *label, struct tar_stream **out, char *why, size_t why_size)
+int tar_stream_open(int fd, const char *label, struct tar_stream **out, char *why, size_t why_size)
 {
 	unsigned char magic[4];
 	struct stat st;
@@ -578,8 +558,7 @@ tar_stream_open(int fd, const char *label, struct tar_stream **out, char *why, s
 	return 0;
 }
 
-void
-tar_stream_free(struct tar_stream *s)
+void tar_stream_free(struct tar_stream *s)
 {
 	if (s == NULL)
 		return;
@@ -592,26 +571,22 @@ tar_stream_free(struct tar_stream *s)
 	free(s);
 }
 
-enum tar_stream_kind
-tar_stream_kind(const struct tar_stream *s)
+enum tar_stream_kind tar_stream_kind(const struct tar_stream *s)
 {
 	return s->kind;
 }
 
-const char *
-tar_stream_error(const struct tar_stream *s)
+const char *tar_stream_error(const struct tar_stream *s)
 {
 	return s->err ? s->err : "read error";
 }
 
-uint64_t
-tar_stream_tell(const struct tar_stream *s)
+uint64_t tar_stream_tell(const struct tar_stream *s)
 {
 	return s->seq->out_start + s->seq->out_pos;
 }
 
-ssize_t
-tar_stream_read(struct tar_stream *s, void *buf, size_t size)
+ssize_t tar_stream_read(struct tar_stream *s, void *buf, size_t size)
 {
 	struct decoder *d = s->seq;
 	size_t done = 0;
@@ -637,8 +612,7 @@ tar_stream_read(struct tar_stream *s, void *buf, size_t size)
 	return (ssize_t) done;
 }
 
-int
-tar_stream_skip(struct tar_stream *s, uint64_t size)
+int tar_stream_skip(struct tar_stream *s, uint64_t size)
 {
 	struct decoder *d = s->seq;
 
@@ -674,8 +648,7 @@ tar_stream_skip(struct tar_stream *s, uint64_t size)
 	return 0;
 }
 
-void
-tar_stream_index_done(struct tar_stream *s)
+void tar_stream_index_done(struct tar_stream *s)
 {
 	dec_free(s->seq);
 	s->seq = NULL;
@@ -683,8 +656,7 @@ tar_stream_index_done(struct tar_stream *s)
 }
 
 /* Copies what the reader's chunk holds of [off, off + size). */
-static size_t
-rd_from_chunk(const struct decoder *d, void *buf, size_t size, uint64_t off)
+static size_t rd_from_chunk(const struct decoder *d, void *buf, size_t size, uint64_t off)
 {
 	if (!d->active || off < d->out_start || off - d->out_start >= d->out_len)
 		return 0;
@@ -698,8 +670,7 @@ rd_from_chunk(const struct decoder *d, void *buf, size_t size, uint64_t off)
 
 /* Brings the reader's chunk to the one holding off: onwards from where it
  * is when no checkpoint lies between, else from the nearest checkpoint. */
-static int
-rd_seek(struct tar_stream *s, uint64_t off)
+static int rd_seek(struct tar_stream *s, uint64_t off)
 {
 	struct decoder *d = s->rd;
 	const struct checkpoint *cp = cp_find(s, off);
@@ -725,8 +696,7 @@ rd_seek(struct tar_stream *s, uint64_t off)
 	}
 }
 
-ssize_t
-tar_stream_pread(struct tar_stream *s, void *buf, size_t size, uint64_t off)
+ssize_t tar_stream_pread(struct tar_stream *s, void *buf, size_t size, uint64_t off)
 {
 	size_t done = 0;
 
@@ -754,8 +724,7 @@ tar_stream_pread(struct tar_stream *s, void *buf, size_t size, uint64_t off)
 	return (ssize_t) done;
 }
 
-size_t
-tar_stream_checkpoints(const struct tar_stream *s, uint64_t *span)
+size_t tar_stream_checkpoints(const struct tar_stream *s, uint64_t *span)
 {
 	if (span)
 		*span = s->span;

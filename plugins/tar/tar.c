@@ -34,8 +34,8 @@ struct layer {
 	struct tar_index index;
 };
 
-static int
-tar_load(const char *data, const char *path, void **out, uint64_t *root, char *why, size_t why_size)
+static int tar_load(const char *data, const char *path, void **out, uint64_t *root, char *why,
+		size_t why_size)
 {
 	struct layer *l;
 	int fd, ret;
@@ -72,8 +72,7 @@ tar_load(const char *data, const char *path, void **out, uint64_t *root, char *w
 	return 0;
 }
 
-static void
-tar_release(void *layer)
+static void tar_release(void *layer)
 {
 	struct layer *l = layer;
 
@@ -82,8 +81,7 @@ tar_release(void *layer)
 	free(l);
 }
 
-static void
-fill_stat(const struct tar_node *t, uint64_t n, struct stat *st)
+static void fill_stat(const struct tar_node *t, uint64_t n, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n;
@@ -103,8 +101,7 @@ fill_stat(const struct tar_node *t, uint64_t n, struct stat *st)
 	st->st_ctim.tv_nsec = t->ctime_ns;
 }
 
-static int
-tar_getattr(void *layer, uint64_t node, struct stat *st)
+static int tar_getattr(void *layer, uint64_t node, struct stat *st)
 {
 	struct layer *l = layer;
 	const struct tar_node *t = tar_index_node(&l->index, node);
@@ -115,16 +112,23 @@ tar_getattr(void *layer, uint64_t node, struct stat *st)
 	return 0;
 }
 
-static int
-tar_lookup(void *layer, uint64_t dir, const char *name, uint64_t *node, struct stat *st)
+/* The directory node dir, or -ENOENT / -ENOTDIR. */
+static int dir_node(const struct tar_index *idx, uint64_t dir, const struct tar_node **d)
+{
+	*d = tar_index_node(idx, dir);
+	if (*d == NULL)
+		return -ENOENT;
+	return S_ISDIR((*d)->mode) ? 0 : -ENOTDIR;
+}
+
+static int tar_lookup(void *layer, uint64_t dir, const char *name, uint64_t *node, struct stat *st)
 {
 	struct layer *l = layer;
-	const struct tar_node *d = tar_index_node(&l->index, dir);
+	const struct tar_node *d;
+	int ret = dir_node(&l->index, dir, &d);
 
-	if (d == NULL)
-		return -ENOENT;
-	if (!S_ISDIR(d->mode))
-		return -ENOTDIR;
+	if (ret < 0)
+		return ret;
 	uint32_t n = tar_index_lookup(&l->index, dir, name);
 	if (n == 0)
 		return -ENOENT;
@@ -133,17 +137,16 @@ tar_lookup(void *layer, uint64_t dir, const char *name, uint64_t *node, struct s
 }
 
 /* Cookies are positions in the directory's sorted entries, plus one. */
-static int
-tar_readdir(void *layer, uint64_t dir, uint64_t cookie, fuse_overlayfs_fill_fn fill, void *ctx)
+static int tar_readdir(void *layer, uint64_t dir, uint64_t cookie, fuse_overlayfs_fill_fn fill,
+		void *ctx)
 {
 	struct layer *l = layer;
 	const struct tar_index *idx = &l->index;
-	const struct tar_node *d = tar_index_node(idx, dir);
+	const struct tar_node *d;
+	int ret = dir_node(idx, dir, &d);
 
-	if (d == NULL)
-		return -ENOENT;
-	if (!S_ISDIR(d->mode))
-		return -ENOTDIR;
+	if (ret < 0)
+		return ret;
 	for (uint64_t i = cookie; i < d->nchildren; i++) {
 		const struct tar_dirent *e = &idx->dirents[idx->children[d->child_first + i]];
 		const struct tar_node *t = &idx->nodes[e->node];
@@ -154,8 +157,7 @@ tar_readdir(void *layer, uint64_t dir, uint64_t cookie, fuse_overlayfs_fill_fn f
 	return 0;
 }
 
-static ssize_t
-tar_readlink(void *layer, uint64_t node, char *buf, size_t size)
+static ssize_t tar_readlink(void *layer, uint64_t node, char *buf, size_t size)
 {
 	struct layer *l = layer;
 	const struct tar_node *t = tar_index_node(&l->index, node);
@@ -168,8 +170,7 @@ tar_readlink(void *layer, uint64_t node, char *buf, size_t size)
 	return (ssize_t) t->size;
 }
 
-static int
-tar_open(void *layer, uint64_t node, uint64_t *fh)
+static int tar_open(void *layer, uint64_t node, uint64_t *fh)
 {
 	struct layer *l = layer;
 	const struct tar_node *t = tar_index_node(&l->index, node);
@@ -184,8 +185,8 @@ tar_open(void *layer, uint64_t node, uint64_t *fh)
 	return 0;
 }
 
-static ssize_t
-tar_read(void *layer, uint64_t node, uint64_t fh, void *buf, size_t size, uint64_t off)
+static ssize_t tar_read(void *layer, uint64_t node, uint64_t fh, void *buf, size_t size,
+		uint64_t off)
 {
 	struct layer *l = layer;
 	const struct tar_node *t = tar_index_node(&l->index, node);
@@ -207,8 +208,7 @@ tar_read(void *layer, uint64_t node, uint64_t fh, void *buf, size_t size, uint64
 	return tar_stream_pread(l->stream, buf, size, t->data_off + off);
 }
 
-static ssize_t
-tar_listxattr(void *layer, uint64_t node, char *list, size_t size)
+static ssize_t tar_listxattr(void *layer, uint64_t node, char *list, size_t size)
 {
 	struct layer *l = layer;
 	const struct tar_index *idx = &l->index;
@@ -234,8 +234,7 @@ tar_listxattr(void *layer, uint64_t node, char *list, size_t size)
 	return (ssize_t) need;
 }
 
-static ssize_t
-tar_getxattr(void *layer, uint64_t node, const char *name, void *value, size_t size)
+static ssize_t tar_getxattr(void *layer, uint64_t node, const char *name, void *value, size_t size)
 {
 	struct layer *l = layer;
 	const struct tar_index *idx = &l->index;
@@ -258,8 +257,7 @@ tar_getxattr(void *layer, uint64_t node, const char *name, void *value, size_t s
 	return -ENODATA;
 }
 
-static int
-tar_statfs(void *layer, struct statvfs *st)
+static int tar_statfs(void *layer, struct statvfs *st)
 {
 	struct layer *l = layer;
 
