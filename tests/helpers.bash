@@ -127,7 +127,10 @@ ovl_lowers_manifest() {
 	IFS=: read -r -a layers <<<"$2"
 	printf '%s\n' "${layers[@]}" >"$out"
 	for l in "${layers[@]}"; do
-		[[ $l == //*/*/* ]] && l="${l#//*/*/}"
+		if [[ $l == //*/*/* ]]; then
+			l="${l#//*/*/}"
+			[ -e "$l" ] || continue   # a plugin's own data, not a path
+		fi
 		if [ -f "$l" ]; then
 			sha256sum "$l" >>"$out"
 		else

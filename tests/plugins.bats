@@ -157,6 +157,25 @@ write_through() {
 	no_server_of direct
 }
 
+@test "a plugin that crashes costs its layer's reads, not the daemon" {
+	build_demo "$TMP/crash.so" -DDEMO_CRASH
+	echo bottom >"$LOWER2/bottom"
+	LOWERDIRS="//demo/x/unused:$LOWER2" ovl_mount plugins="$TMP/crash.so"
+	assert_eq bottom "$(cat "$MNT/bottom")"
+	run cat "$MNT/greeting"
+	[ "$status" != 0 ]
+	ovl_wait_until "the crashed server to be gone" no_server_of demo
+	# the daemon lives on: what was found already still reads; a name
+	# not yet looked up cannot be (the dead layer might hide it), an
+	# error, never "not there"
+	assert_eq bottom "$(cat "$MNT/bottom")"
+	run stat "$MNT/unseen"
+	[ "$status" != 0 ]
+	[[ $output != *"No such file"* ]]
+	ovl_alive "$OVL_PID"
+	ovl_umount
+}
+
 @test "a plugin layer in a user namespace (rootless podman's case)" {
 	make_layers
 	run timeout 120 unshare -Urm sh -c '

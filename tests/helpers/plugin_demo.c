@@ -10,9 +10,12 @@
  *
  * Built with -DDEMO_ABI=N it claims ABI N; with -DDEMO_NO_ENTRY it exports
  * the symbol of a 1.x plugin instead of the entry point; with -DDEMO_NO_READ
- * it lacks a required operation: the loader must refuse each.
+ * it lacks a required operation: the loader must refuse each.  With
+ * -DDEMO_CRASH it dies (SIGSEGV) when the greeting is read: that must cost
+ * the layer, not the daemon.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +137,9 @@ static ssize_t demo_read(void *layer, uint64_t node, uint64_t fh, void *buf, siz
 	(void)fh;
 	if (node != GREETING)
 		return -EISDIR;
+#ifdef DEMO_CRASH
+	raise(SIGSEGV);
+#endif
 	if (off >= len)
 		return 0;
 	if (size > len - off)
