@@ -14,9 +14,8 @@
  * So the overlay core keeps one way of reading layers (fds, relative to
  * the layer's root), a plugin cannot corrupt the daemon's memory, and a
  * plugin that crashes costs its layer (ENOTCONN from it), not the daemon.
- * Mounting this
- * way needs CAP_SYS_ADMIN over the daemon's user namespace: root, or root
- * in a user namespace (rootless podman).
+ * Mounting this way needs CAP_SYS_ADMIN over the daemon's user namespace:
+ * root, or root in a user namespace (rootless podman).
  */
 #include "ovl.h"
 
