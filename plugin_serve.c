@@ -396,7 +396,7 @@ static int drop_privileges(bool keep_read)
 	cap_t cur = cap_get_proc(), next = cap_init();
 	int ret = 0;
 
-	for (size_t i = 0; keep_read && cur && next && i < 2; i++) {
+	for (size_t i = 0; keep_read && cur && next && i < sizeof(read_caps) / sizeof(*read_caps); i++) {
 		cap_flag_value_t held = CAP_CLEAR;
 
 		cap_get_flag(cur, read_caps[i], CAP_PERMITTED, &held);
@@ -426,10 +426,6 @@ static void report(int fd, int err, const char *why)
 }
 
 /*
- * The serving process: load, say so, wait for the daemon to mount (a read
- * of the FUSE fd before that fails), serve until the mount goes away.
- */
-/*
  * Nothing of the daemon's but the two fds it serves with, and its stderr
  * only while the daemon keeps its own (in the foreground): a pipe reading
  * a daemonised mount's output must not wait for this process.
@@ -453,6 +449,10 @@ static void close_all_but(int a, int b, bool keep_stderr)
 	close_range(hi + 1, ~0U, 0);
 }
 
+/*
+ * The serving process: load, say so, wait for the daemon to mount (a read
+ * of the FUSE fd before that fails), serve until the mount goes away.
+ */
 static void serve_layer(const struct fuse_overlayfs_plugin *pl, const char *data,
 			const char *path, int devfd, int chan, bool keep_stderr)
 {
