@@ -11,8 +11,9 @@
  * Built with -DDEMO_ABI=N it claims ABI N; with -DDEMO_NO_ENTRY it exports
  * the symbol of a 1.x plugin instead of the entry point; with -DDEMO_NO_READ
  * it lacks a required operation: the loader must refuse each.  With
- * -DDEMO_CRASH it dies (SIGSEGV) when the greeting is read: that must cost
- * the layer, not the daemon.
+ * -DDEMO_CRASH it dies when the greeting is read (SIGKILL: a SIGSEGV would
+ * be reported by the sanitizers of a sanitizer build as a finding): that
+ * must cost the layer, not the daemon.
  */
 #include <errno.h>
 #include <signal.h>
@@ -138,7 +139,7 @@ static ssize_t demo_read(void *layer, uint64_t node, uint64_t fh, void *buf, siz
 	if (node != GREETING)
 		return -EISDIR;
 #ifdef DEMO_CRASH
-	raise(SIGSEGV);
+	raise(SIGKILL);
 #endif
 	if (off >= len)
 		return 0;
