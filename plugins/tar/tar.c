@@ -170,34 +170,37 @@ static ssize_t tar_readlink(void *layer, uint64_t node, char *buf, size_t size)
 	return (ssize_t) t->size;
 }
 
+/* The regular file node, or -ENOENT / -EISDIR / -EINVAL. */
+static int file_node(const struct tar_index *idx, uint64_t node, const struct tar_node **t)
+{
+	*t = tar_index_node(idx, node);
+	if (*t == NULL)
+		return -ENOENT;
+	if (S_ISDIR((*t)->mode))
+		return -EISDIR;
+	return S_ISREG((*t)->mode) ? 0 : -EINVAL;
+}
+
 static int tar_open(void *layer, uint64_t node, uint64_t *fh)
 {
 	struct layer *l = layer;
-	const struct tar_node *t = tar_index_node(&l->index, node);
+	const struct tar_node *t;
+	int ret = file_node(&l->index, node, &t);
 
-	if (t == NULL)
-		return -ENOENT;
-	if (S_ISDIR(t->mode))
-		return -EISDIR;
-	if (!S_ISREG(t->mode))
-		return -EINVAL;
 	*fh = 0;
-	return 0;
+	return ret;
 }
 
 static ssize_t tar_read(void *layer, uint64_t node, uint64_t fh, void *buf, size_t size,
 		uint64_t off)
 {
 	struct layer *l = layer;
-	const struct tar_node *t = tar_index_node(&l->index, node);
+	const struct tar_node *t;
+	int ret = file_node(&l->index, node, &t);
 
 	(void) fh;
-	if (t == NULL)
-		return -ENOENT;
-	if (S_ISDIR(t->mode))
-		return -EISDIR;
-	if (!S_ISREG(t->mode))
-		return -EINVAL;
+	if (ret < 0)
+		return ret;
 	if (off >= t->size || size == 0)
 		return 0;
 	if (size > t->size - off)
