@@ -836,12 +836,15 @@ static int rename_exchange(struct rename_ctx *r)
 /*
  * The empty-looking directory being renamed over may still hold whiteouts
  * in the upper: swap in an empty opaque directory in one step (to the
- * merged tree they are the same), then throw the old one away.  Then the
- * rename replaces an empty directory, as rename(2) can.
+ * merged tree they are the same), keeping the old one in the workdir as
+ * tmp.  Then the rename replaces an empty directory, as rename(2) can;
+ * undo_clear puts the old one back if it fails (the inode still reads it),
+ * done_clear throws it away once it succeeded.  A crash in between leaves
+ * the empty opaque directory, the same to the merged tree, and tmp, which
+ * the next mount cleans up.
  */
-static int clear_empty(struct ovl_fs *fs, int dirfd, const char *name)
+static int clear_empty(struct ovl_fs *fs, int dirfd, const char *name, char tmp[NAME_MAX + 1])
 {
-	char tmp[NAME_MAX + 1];
 	struct stat st;
 	int fd, ret;
 
@@ -859,8 +862,21 @@ static int clear_empty(struct ovl_fs *fs, int dirfd, const char *name)
 		(void)!fchownat(fs->workfd, tmp, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
 	if (ret == 0 && renameat2(fs->workfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0)
 		ret = -errno;
-	ovl_work_cleanup(fs, tmp);
+	if (ret < 0)
+		ovl_work_cleanup(fs, tmp);   /* the new one: nothing changed */
 	return ret;
+}
+
+static void undo_clear(struct ovl_fs *fs, int dirfd, const char *name, const char *tmp)
+{
+	if (renameat2(fs->workfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0)
+		ovl_err("cannot put back the directory at %s: %s", name, strerror(errno));
+	ovl_work_cleanup(fs, tmp);
+}
+
+static void done_clear(struct ovl_fs *fs, const char *tmp)
+{
+	ovl_work_cleanup(fs, tmp);
 }
 
 /* Over a char whiteout the source is exchanged with it in one step, as a
@@ -881,7 +897,8 @@ static int rename_plain(struct rename_ctx *r)
 {
 	struct ovl_fs *fs = r->p->fs;
 	int old_lower, state, ret, victim_fd = -1;
-	bool wh_file = false;
+	bool wh_file = false, cleared = false;
+	char cleared_tmp[NAME_MAX + 1];
 
 	if (r->dst && ovl_is_dir(r->dst) != ovl_is_dir(r->src))
 		return ovl_is_dir(r->src) ? -ENOTDIR : -EISDIR;
@@ -897,8 +914,10 @@ static int rename_plain(struct rename_ctx *r)
 	if (ret == 0)
 		ret = keep_origin_in(r->src, r->q, r->qfd);
 	if (ret == 0 && state == UPPER_ENTRY && r->dst && ovl_is_dir(r->dst) &&
-	    ovl_dir_is_merged(r->dst))
-		ret = clear_empty(fs, r->qfd, r->newname);
+	    ovl_dir_is_merged(r->dst)) {
+		ret = clear_empty(fs, r->qfd, r->newname, cleared_tmp);
+		cleared = ret == 0;
+	}
 	if (ret < 0)
 		return ret;
 	if (r->dst)
@@ -932,6 +951,10 @@ static int rename_plain(struct rename_ctx *r)
 	}
 	if (ret == 0 && state == UPPER_WH_FILE)
 		ovl_remove_wh_name(fs, r->qfd, r->newname);
+	if (cleared && ret == 0)
+		done_clear(fs, cleared_tmp);
+	else if (cleared)
+		undo_clear(fs, r->qfd, r->newname, cleared_tmp);
 	if (ret == 0)
 		ret = ovl_dentry_move(r->p, r->name, r->q, r->newname, victim_fd);
 	else if (victim_fd >= 0)
