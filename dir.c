@@ -838,8 +838,8 @@ static int rename_exchange(struct rename_ctx *r)
  * in the upper: swap in an empty opaque directory in one step (to the
  * merged tree they are the same), keeping the old one in the workdir as
  * tmp.  Then the rename replaces an empty directory, as rename(2) can;
- * undo_clear puts the old one back if it fails (the inode still reads it),
- * done_clear throws it away once it succeeded.  A crash in between leaves
+ * undo_clear puts the old one back if it fails (the inode still reads it);
+ * once it succeeded, the old one is thrown away.  A crash in between leaves
  * the empty opaque directory, the same to the merged tree, and tmp, which
  * the next mount cleans up.
  */
@@ -871,11 +871,6 @@ static void undo_clear(struct ovl_fs *fs, int dirfd, const char *name, const cha
 {
 	if (renameat2(fs->workfd, tmp, dirfd, name, RENAME_EXCHANGE) < 0)
 		ovl_err("cannot put back the directory at %s: %s", name, strerror(errno));
-	ovl_work_cleanup(fs, tmp);
-}
-
-static void done_clear(struct ovl_fs *fs, const char *tmp)
-{
 	ovl_work_cleanup(fs, tmp);
 }
 
@@ -952,7 +947,7 @@ static int rename_plain(struct rename_ctx *r)
 	if (ret == 0 && state == UPPER_WH_FILE)
 		ovl_remove_wh_name(fs, r->qfd, r->newname);
 	if (cleared && ret == 0)
-		done_clear(fs, cleared_tmp);
+		ovl_work_cleanup(fs, cleared_tmp);
 	else if (cleared)
 		undo_clear(fs, r->qfd, r->newname, cleared_tmp);
 	if (ret == 0)
